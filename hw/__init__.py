@@ -1,0 +1,1 @@
+"""QKSpike gateware: Amaranth components of the spiking-transformer accelerator."""

@@ -1,0 +1,271 @@
+"""Neuron arrays: the contract neuron (``pymodel.golden.contract.neuron_step``) in P lanes.
+
+Golden twin: :mod:`pymodel.golden.neuron`. Tests: ``tests/test_neuron.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pymodel.golden import contract
+from pymodel.golden.neuron import NeuronParams
+
+from .checks import check_int, reject
+
+__all__ = ["NeuronUpdate", "NeuronArray", "const_multiple", "saturate_expr"]
+
+
+def const_multiple(value, factor: int):
+    """``value * factor`` for a small constant ``factor``, as shift-and-add (no multiplier)."""
+    terms = [value << bit for bit in range(factor.bit_length()) if factor >> bit & 1]
+    result = Const(0, 1) if not terms else terms[0]
+    for term in terms[1:]:
+        result = result + term
+    return result
+
+
+def saturate_expr(value, bits: int):
+    """Clamp an Amaranth expression to the signed ``bits``-bit range (contract ``saturate``)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return Mux(value > hi, hi, Mux(value < lo, lo, value))[:bits].as_signed()
+
+
+class NeuronUpdate(wiring.Component):
+    """One contract neuron step for ``lanes`` neurons at once; purely combinational.
+
+    ``h = v - (v >> k) + u``; ``s = sum_j [h >= j*theta]`` for ``j = 1..levels``;
+    soft reset ``v' = h - s*theta`` or hard reset ``v' = 0 if s else h``; ``v'`` saturates
+    to ``state_bits``. The multiples ``j*theta`` are shift-and-add: no multiplier, no divider.
+
+    Parameters
+    ----------
+    lanes : int
+        Neurons updated per cycle, ``P``.
+    state_bits : int
+        Signed width of the membrane state ``V``.
+    input_bits : int
+        Signed width of the input current ``U``.
+    threshold_bits : int
+        Unsigned width of a threshold.
+    max_levels : int
+        Largest ``levels`` the datapath supports (``1..MAX_LEVELS``); sets the spike width.
+
+    Members
+    -------
+    state : In(ArrayLayout(signed(V), P))
+        Membrane states before the step.
+    fresh : In(1)
+        Treat every ``state`` as 0 (first step after a clear).
+    current : In(ArrayLayout(signed(U), P))
+        Input currents ``u``.
+    threshold : In(ArrayLayout(unsigned(threshold_bits), P))
+        Per-lane thresholds, each ``>= 1``.
+    levels : In(unsigned)
+        ``D`` for this population, ``1..max_levels``.
+    leak_enable : In(1)
+        0 for no leak (``k = None``).
+    leak_shift : In(4)
+        ``k``.
+    hard_reset : In(1)
+        1 for hard reset, 0 for soft.
+    spikes : Out(ArrayLayout(unsigned(spike_bits), P))
+        ``s`` per lane.
+    next_state : Out(ArrayLayout(signed(V), P))
+        ``v'`` per lane.
+
+    Latency
+    -------
+    0 cycles (combinational).
+    """
+
+    def __init__(self, *, lanes: int, state_bits: int, input_bits: int, threshold_bits: int,
+                 max_levels: int):
+        check_int(self, "lanes", lanes, 1)
+        check_int(self, "state_bits", state_bits, 2)
+        check_int(self, "input_bits", input_bits, 1)
+        check_int(self, "threshold_bits", threshold_bits, 1)
+        check_int(self, "max_levels", max_levels, 1, contract.MAX_LEVELS)
+        self.lanes = lanes
+        self.state_bits = state_bits
+        self.input_bits = input_bits
+        self.threshold_bits = threshold_bits
+        self.max_levels = max_levels
+        self.spike_bits = contract.spike_bits(max_levels)
+        super().__init__({
+            "state": In(data.ArrayLayout(signed(state_bits), lanes)),
+            "fresh": In(1),
+            "current": In(data.ArrayLayout(signed(input_bits), lanes)),
+            "threshold": In(data.ArrayLayout(unsigned(threshold_bits), lanes)),
+            "levels": In(unsigned(self.spike_bits)),
+            "leak_enable": In(1),
+            "leak_shift": In(4),
+            "hard_reset": In(1),
+            "spikes": Out(data.ArrayLayout(unsigned(self.spike_bits), lanes)),
+            "next_state": Out(data.ArrayLayout(signed(state_bits), lanes)),
+        })
+
+    latency = 0
+
+    def elaborate(self, platform):
+        m = Module()
+        for lane in range(self.lanes):
+            v = Mux(self.fresh, 0, self.state[lane])
+            theta = self.threshold[lane]
+            leak = Mux(self.leak_enable, v >> self.leak_shift, 0)
+            h = Signal(signed(max(self.state_bits, self.input_bits) + 2), name=f"h_{lane}")
+            m.d.comb += h.eq(v - leak + self.current[lane])
+            # Thermometer of comparisons against theta, 2*theta, ..., max_levels*theta, with the
+            # rungs above `levels` switched off.
+            multiples = [const_multiple(theta, j) for j in range(self.max_levels + 1)]
+            rungs = [(h >= multiples[j]) & (j <= self.levels)
+                     for j in range(1, self.max_levels + 1)]
+            spike = Signal(unsigned(self.spike_bits), name=f"spike_{lane}")
+            m.d.comb += spike.eq(sum(rungs))
+            soft = h - Array(multiples)[spike]
+            hard = Mux(spike != 0, 0, h)
+            m.d.comb += [
+                self.spikes[lane].eq(spike),
+                self.next_state[lane].eq(
+                    saturate_expr(Mux(self.hard_reset, hard, soft), self.state_bits)),
+            ]
+        return m
+
+
+class NeuronArray(wiring.Component):
+    """A population of contract neurons with its state in memory, streamed ``P`` at a time.
+
+    Every time step the array takes the inputs of its ``N`` channels as ``ceil(N / P)``
+    chunks, in channel order, and answers each chunk with its spikes. Lanes past ``N`` in the
+    last chunk are ignored and answer 0.
+
+    Parameters
+    ----------
+    params : NeuronParams
+        Thresholds (one per channel), levels ``D``, leak shift, reset mode and state width.
+    lanes : int
+        ``P``, neurons updated per cycle.
+    input_bits : int
+        Signed width of an input current.
+
+    Members
+    -------
+    i : In(stream.Signature(ArrayLayout(signed(input_bits), P)))
+        Input currents of one chunk.
+    o : Out(stream.Signature(ArrayLayout(unsigned(spike_bits), P)))
+        Spikes of that chunk.
+    clear : In(1)
+        Start of an utterance: every membrane to 0 and the next chunk is chunk 0. One cycle;
+        assert it only while no chunk is in flight.
+
+    Latency
+    -------
+    :attr:`latency` = 2 cycles from an input transfer to the output's ``valid`` when the
+    output is not stalled. Throughput: one chunk per cycle.
+    """
+
+    latency = 2
+
+    def __init__(self, params: NeuronParams, *, lanes: int, input_bits: int):
+        if not isinstance(params, NeuronParams):
+            reject(self, TypeError(f"params must be a NeuronParams, not "
+                                   f"{type(params).__name__}"))
+        check_int(self, "lanes", lanes, 1)
+        check_int(self, "input_bits", input_bits, 2, 32)
+        self.params = params
+        self.lanes = lanes
+        self.input_bits = input_bits
+        self.chunks = -(-params.channels // lanes)
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(signed(input_bits), lanes))),
+            "o": Out(stream.Signature(data.ArrayLayout(unsigned(params.spike_bits), lanes))),
+            "clear": In(1),
+        })
+
+    def _threshold_rows(self) -> list[list[int]]:
+        # Lanes past the last channel get the largest threshold; their spikes are masked anyway.
+        padded = list(self.params.thresholds)
+        padded += [max(padded)] * (self.chunks * self.lanes - len(padded))
+        return [padded[c * self.lanes:(c + 1) * self.lanes] for c in range(self.chunks)]
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        lanes = self.lanes
+
+        m.submodules.update = update = NeuronUpdate(
+            lanes=lanes, state_bits=p.state_bits, input_bits=self.input_bits,
+            threshold_bits=p.threshold_bits, max_levels=p.levels)
+        m.submodules.state = state = memory.Memory(
+            shape=data.ArrayLayout(signed(p.state_bits), lanes), depth=self.chunks, init=[])
+        m.submodules.thresholds = thresholds = memory.Memory(
+            shape=data.ArrayLayout(unsigned(p.threshold_bits), lanes), depth=self.chunks,
+            init=self._threshold_rows())
+        state_wr = state.write_port()
+        # Transparent so that, with a single chunk, back-to-back steps see the state just written.
+        state_rd = state.read_port(transparent_for=(state_wr,))
+        threshold_rd = thresholds.read_port()
+
+        chunk = Signal(range(self.chunks))          # chunk of the next input transfer
+        fresh = Signal(self.chunks, init=(1 << self.chunks) - 1)  # row not written since clear
+
+        # Stage A: the accepted chunk waits here while its state and thresholds are read.
+        a_valid = Signal()
+        a_chunk = Signal.like(chunk)
+        a_current = Signal.like(self.i.payload)
+        a_fresh = Signal()
+
+        advance = a_valid & (~self.o.valid | self.o.ready)
+        m.d.comb += self.i.ready.eq(~a_valid | advance)
+        accept = self.i.valid & self.i.ready
+
+        m.d.comb += [
+            state_rd.addr.eq(chunk), state_rd.en.eq(accept),
+            threshold_rd.addr.eq(chunk), threshold_rd.en.eq(accept),
+        ]
+        writing_same_row = advance & (a_chunk == chunk)
+        with m.If(accept):
+            m.d.sync += [
+                a_chunk.eq(chunk),
+                a_current.eq(self.i.payload),
+                a_fresh.eq(fresh.bit_select(chunk, 1) & ~writing_same_row),
+                chunk.eq(Mux(chunk == self.chunks - 1, 0, chunk + 1)),
+            ]
+        with m.If(accept):
+            m.d.sync += a_valid.eq(1)
+        with m.Elif(advance):
+            m.d.sync += a_valid.eq(0)
+
+        m.d.comb += [
+            update.state.eq(state_rd.data),
+            update.fresh.eq(a_fresh),
+            update.current.eq(a_current),
+            update.threshold.eq(threshold_rd.data),
+            update.levels.eq(p.levels),
+            update.leak_enable.eq(p.leak_shift is not None),
+            update.leak_shift.eq(p.leak_shift or 0),
+            update.hard_reset.eq(p.reset is contract.ResetMode.HARD),
+            state_wr.addr.eq(a_chunk),
+            state_wr.data.eq(update.next_state),
+            state_wr.en.eq(advance),
+        ]
+
+        # Stage B: the output register.
+        last_lanes = p.channels - (self.chunks - 1) * lanes
+        with m.If(advance):
+            m.d.sync += [
+                self.o.valid.eq(1),
+                fresh.bit_select(a_chunk, 1).eq(0),
+            ]
+            for lane in range(lanes):
+                real = Const(1) if lane < last_lanes else (a_chunk != self.chunks - 1)
+                m.d.sync += self.o.payload[lane].eq(Mux(real, update.spikes[lane], 0))
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        with m.If(self.clear):
+            m.d.sync += [fresh.eq((1 << self.chunks) - 1), chunk.eq(0)]
+        return m

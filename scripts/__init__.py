@@ -1,0 +1,1 @@
+"""Thin command-line entry points: ``qkspike <command>`` (see ``qkspike --help``)."""

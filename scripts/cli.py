@@ -1,0 +1,49 @@
+"""``qkspike``: one command, a subcommand per job. Each subcommand lives in its own module
+with ``add_arguments(parser)`` and ``run(args)``; errors the user can fix print one line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["main", "UsageError"]
+
+#: subcommand -> (module, one-line help)
+COMMANDS = {
+    "demo": ("scripts.demo", "run the shipped example end to end and print what it measured"),
+    "verilog": ("scripts.verilog", "write Verilog and a parameter JSON to a folder"),
+}
+
+
+class UsageError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qkspike",
+        description="QKSpike: a spiking transformer for speech commands, from PyTorch to a "
+                    "verified FPGA accelerator.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(module=module)
+        importlib.import_module(module).add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return importlib.import_module(args.module).run(args) or 0
+    except (UsageError, FileNotFoundError, ValueError) as error:
+        print(f"qkspike {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"qkspike {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""What every cocotb testbench here shares: the job file, the clock and reset, the results."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge
+
+from .compare import first_mismatch
+from .runner import JOB_ENV, RESULT_ENV
+
+__all__ = ["load_job", "save_result", "start_clock_and_reset", "first_mismatch"]
+
+
+def load_job() -> dict[str, Any]:
+    """The job the pytest side (or the CLI) wrote for this simulation."""
+    with open(os.environ[JOB_ENV]) as handle:
+        return json.load(handle)
+
+
+def save_result(result: dict[str, Any]) -> None:
+    with open(os.environ[RESULT_ENV], "w") as handle:
+        json.dump(result, handle)
+
+
+async def start_clock_and_reset(dut, cycles: int = 2) -> None:
+    """10 ns clock on ``clk``; synchronous active-high ``rst`` held for ``cycles`` edges."""
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0

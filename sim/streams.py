@@ -1,0 +1,90 @@
+"""cocotb drivers for Amaranth ``lib.stream`` ports (``<name>__valid/ready/payload``).
+
+Both sides sample the handshake in the ``ReadOnly`` phase before the clock edge, so a
+transfer is counted exactly when ``valid & ready`` hold at the edge. Idle cycles and
+backpressure come from patterns such as Forencich's ``itertools.cycle([1, 1, 1, 0])``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from cocotb.triggers import ReadOnly, RisingEdge
+
+__all__ = ["StreamSource", "StreamSink", "pattern", "PATTERNS"]
+
+#: Named valid/ready patterns the tests use: always on, Forencich's 3-of-4, and sparse.
+PATTERNS = {
+    "full": [1],
+    "idle_1_in_4": [1, 1, 1, 0],
+    "sparse": [1, 0, 0, 1, 0],
+}
+
+
+def pattern(name: str) -> Iterator[int]:
+    return itertools.cycle(PATTERNS[name])
+
+
+class StreamSource:
+    """Drives ``<name>__valid`` and ``<name>__payload``; waits for ``<name>__ready``.
+
+    Follows the stream rules: once ``valid`` rises, it and the payload hold until the
+    transfer; ``valid`` never waits for ``ready``.
+    """
+
+    def __init__(self, dut, name: str, clock):
+        self.clock = clock
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.valid.value = 0
+
+    async def send(self, payloads: Iterable[int], valid_pattern: Optional[Iterator[int]] = None):
+        """Send every payload (flat integers), idling where ``valid_pattern`` yields 0."""
+        valid_pattern = valid_pattern or itertools.repeat(1)
+        for payload in payloads:
+            while not next(valid_pattern):
+                self.valid.value = 0
+                await RisingEdge(self.clock)
+            self.payload.value = int(payload)
+            self.valid.value = 1
+            while True:
+                await ReadOnly()
+                accepted = bool(self.ready.value)
+                await RisingEdge(self.clock)
+                if accepted:
+                    break
+        self.valid.value = 0
+
+
+class StreamSink:
+    """Collects transfers from ``<name>__valid/payload``, driving ``<name>__ready``."""
+
+    def __init__(self, dut, name: str, clock):
+        self.clock = clock
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.ready.value = 0
+
+    async def receive(self, count: int, ready_pattern: Optional[Iterator[int]] = None, *,
+                      timeout_cycles: int = 1_000_000,
+                      convert: Callable[[Any], Any] = lambda value: value.to_unsigned()):
+        """Return the next ``count`` payloads, withholding ``ready`` where the pattern says 0."""
+        ready_pattern = ready_pattern or itertools.repeat(1)
+        received = []
+        for _ in range(timeout_cycles):
+            if len(received) == count:
+                break
+            ready = next(ready_pattern)
+            self.ready.value = ready
+            await ReadOnly()
+            if ready and self.valid.value:
+                received.append(convert(self.payload.value))
+            await RisingEdge(self.clock)
+        else:
+            raise AssertionError(f"timed out after {timeout_cycles} cycles with "
+                                 f"{len(received)} of {count} transfers received")
+        self.ready.value = 0
+        return received
