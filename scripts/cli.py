@@ -12,6 +12,9 @@ __all__ = ["main", "UsageError"]
 #: subcommand -> (module, one-line help)
 COMMANDS = {
     "demo": ("scripts.demo", "run the shipped example end to end and print what it measured"),
+    "train": ("scripts.train", "train the spiking transformer and export a model file"),
+    "eval": ("scripts.eval", "accuracy of a model file on a data split (golden model)"),
+    "report": ("scripts.report", "accuracy, plots, spike density, synaptic ops and energy"),
     "verilog": ("scripts.verilog", "write Verilog and a parameter JSON to a folder"),
 }
 

@@ -1,0 +1,129 @@
+"""Speech-command datasets: the Free Spoken Digit Dataset and the Google Speech Commands layout.
+
+Both readers return :class:`Clip` records (path, label index, split); neither reads audio,
+so listing a folder is instant and bad files surface only when a clip is used.
+
+FSDD: files ``{digit}_{speaker}_{index}.wav``; the official split puts index 0-4 in the
+test set and 5-49 in the training set. Google Speech Commands: one folder per word,
+``validation_list.txt`` and ``testing_list.txt`` name the clips of those splits (paths
+relative to the root), the rest is training; ``_background_noise_`` holds noise for
+augmentation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+__all__ = ["Clip", "Dataset", "DatasetError", "SPLITS", "read_fsdd", "read_speech_commands",
+           "open_dataset", "shipped_fsdd_test", "FSDD_CLASSES"]
+
+SPLITS = ("train", "validation", "test")
+FSDD_CLASSES = tuple(str(digit) for digit in range(10))
+_FSDD_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z]+)_(?P<index>\d+)\.wav$")
+
+
+class DatasetError(ValueError):
+    """A data folder that cannot be read as a dataset; the message says why."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    label: int
+    split: str
+    speaker: str = ""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    root: Path
+    classes: tuple[str, ...]
+    clips: tuple[Clip, ...]
+    noise: tuple[Path, ...] = ()
+    #: Files that looked like clips but could not be placed (bad names); reported, not fatal.
+    skipped: tuple[str, ...] = ()
+
+    def split(self, name: str) -> list[Clip]:
+        if name not in SPLITS:
+            raise DatasetError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        return [clip for clip in self.clips if clip.split == name]
+
+
+def _require_folder(root: Path) -> Path:
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    return root
+
+
+def read_fsdd(root: str | Path, *, test_indices: range = range(0, 5)) -> Dataset:
+    """Read an FSDD folder (the clips, or a folder holding ``recordings/``)."""
+    root = _require_folder(Path(root))
+    folder = root / "recordings" if (root / "recordings").is_dir() else root
+    clips, skipped = [], []
+    for path in sorted(folder.glob("*.wav")):
+        match = _FSDD_NAME.match(path.name)
+        if not match:
+            skipped.append(f"{path}: name is not digit_speaker_index.wav")
+            continue
+        split = "test" if int(match["index"]) in test_indices else "train"
+        clips.append(Clip(path, int(match["digit"]), split, match["speaker"]))
+    if not clips:
+        raise DatasetError(f"{folder}: no FSDD clips (digit_speaker_index.wav) found")
+    return Dataset("fsdd", root, FSDD_CLASSES, tuple(clips), skipped=tuple(skipped))
+
+
+def _read_list(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+
+
+def read_speech_commands(root: str | Path, *, words: Optional[list[str]] = None) -> Dataset:
+    """Read a Google Speech Commands folder; ``words`` picks a subset of the word folders."""
+    root = _require_folder(Path(root))
+    if not (root / "testing_list.txt").exists() and not (root / "validation_list.txt").exists():
+        raise DatasetError(f"{root}: no testing_list.txt or validation_list.txt; "
+                           f"not a Speech Commands folder")
+    testing = _read_list(root / "testing_list.txt")
+    validation = _read_list(root / "validation_list.txt")
+    available = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    if words:
+        missing = sorted(set(words) - set(available))
+        if missing:
+            raise DatasetError(f"{root}: no folder for word(s) {', '.join(missing)}")
+        available = [w for w in available if w in set(words)]
+    if not available:
+        raise DatasetError(f"{root}: no word folders")
+    clips = []
+    for label, word in enumerate(available):
+        for path in sorted((root / word).glob("*.wav")):
+            relative = f"{word}/{path.name}"
+            split = "test" if relative in testing else \
+                "validation" if relative in validation else "train"
+            speaker = path.name.split("_nohash_")[0]
+            clips.append(Clip(path, label, split, speaker))
+    if not clips:
+        raise DatasetError(f"{root}: the word folders hold no .wav clips")
+    noise = tuple(sorted((root / "_background_noise_").glob("*.wav")))
+    return Dataset("speech_commands", root, tuple(available), tuple(clips), noise)
+
+
+def open_dataset(root: str | Path) -> Dataset:
+    """Recognise the layout of ``root``: Speech Commands if it has the split lists, else FSDD."""
+    root = _require_folder(Path(root))
+    if (root / "testing_list.txt").exists() or (root / "validation_list.txt").exists():
+        return read_speech_commands(root)
+    return read_fsdd(root)
+
+
+def shipped_fsdd_test() -> Dataset:
+    """The FSDD test split (300 clips, CC BY-SA 4.0) that ships inside the package."""
+    return read_fsdd(Path(str(resources.files("pymodel") / "data" / "fsdd_test")))

@@ -1,0 +1,139 @@
+"""The front end: audio to uint8 log-mel features, deterministic numpy.
+
+One function, :func:`features`, serves training, the golden model and the RTL stimulus.
+Its constants live in :class:`FrontendConfig`, which the model file stores.
+
+Steps: resample to 8 kHz; place the clip in a fixed 1.0 s window (short clips centred,
+long ones cropped around their energy centroid); normalise the peak to 1; pad 88 samples
+each side so that 256-sample frames at hop 80 give exactly 100 frames; Hann window, power
+spectrum, 40 mel bands (HTK mel scale, 20 Hz to 4 kHz); ``dB = 10 log10(power)``; and
+``uint8 = clip(round((dB - db_floor) * 255 / db_range), 0, 255)``. Bands below
+``db_floor`` are 0, and the zero padding of a short clip gives all-zero frames, which the
+accelerator's sparse walk skips.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from .audio import AudioError, check_not_silent
+
+__all__ = ["FrontendConfig", "features", "place_in_window", "log_mel_db", "quantize_db",
+           "mel_filterbank"]
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Front-end constants; stored in the model file so every consumer uses the same ones."""
+
+    sample_rate: int = 8000
+    window_samples: int = 8000
+    n_fft: int = 256
+    hop: int = 80
+    n_mels: int = 40
+    f_min: float = 20.0
+    f_max: float = 4000.0
+    #: dB mapped to feature value 0; anything quieter is 0 too.
+    db_floor: float = -30.0
+    #: dB span mapped onto 0..255.
+    db_range: float = 60.0
+
+    @property
+    def pad(self) -> int:
+        """Samples of zeros added on each side so frames tile the window evenly."""
+        return (self.n_fft - self.hop) // 2
+
+    @property
+    def frames(self) -> int:
+        return 1 + (self.window_samples + 2 * self.pad - self.n_fft) // self.hop
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "FrontendConfig":
+        return cls(**values)
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float,
+                   f_max: float) -> np.ndarray:
+    """Triangular HTK-mel filters, shape (n_fft // 2 + 1, n_mels), peak 1."""
+    def hz_to_mel(hz):
+        return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+
+    def mel_to_hz(mel):
+        return 700.0 * (10.0 ** (np.asarray(mel) / 2595.0) - 1.0)
+
+    edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
+    bins = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    bank = np.zeros((bins.size, n_mels))
+    for band in range(n_mels):
+        lo, mid, hi = edges[band:band + 3]
+        rising = (bins - lo) / (mid - lo)
+        falling = (hi - bins) / (hi - mid)
+        bank[:, band] = np.clip(np.minimum(rising, falling), 0.0, None)
+    return bank
+
+
+def place_in_window(samples: np.ndarray, rate: int, config: FrontendConfig, *,
+                    shift: int = 0, path: str = "clip") -> np.ndarray:
+    """Resample to the model rate and place the clip in the fixed window, peak-normalised.
+
+    ``shift`` moves the clip by that many samples inside the window (training augmentation);
+    0 is the deterministic placement used for evaluation.
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim != 1:
+        raise AudioError(f"{path}: expected a mono clip, got shape {samples.shape}")
+    if samples.size == 0:
+        raise AudioError(f"{path}: the file holds no audio samples")
+    if rate != config.sample_rate:
+        if rate % config.sample_rate and config.sample_rate % rate:
+            raise AudioError(f"{path}: cannot resample {rate} Hz to {config.sample_rate} Hz")
+        samples = resample_poly(samples, config.sample_rate, rate)
+    check_not_silent(samples, path)
+    width = config.window_samples
+    if samples.size > width:
+        energy = samples ** 2
+        centroid = int(np.round(np.sum(np.arange(samples.size) * energy) / np.sum(energy)))
+        start = int(np.clip(centroid - width // 2 - shift, 0, samples.size - width))
+        window = samples[start:start + width]
+    else:
+        window = np.zeros(width)
+        start = int(np.clip((width - samples.size) // 2 + shift, 0, width - samples.size))
+        window[start:start + samples.size] = samples
+    peak = np.max(np.abs(window))
+    check_not_silent(window, path)
+    return window / peak
+
+
+def log_mel_db(window: np.ndarray, config: FrontendConfig) -> np.ndarray:
+    """Log-mel power in dB, shape (frames, n_mels); exactly-silent bands give -200 dB."""
+    padded = np.pad(window, config.pad)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft)[::config.hop]
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(config.n_fft) / config.n_fft)  # periodic
+    spectrum = np.fft.rfft(frames * hann, axis=-1)
+    power = spectrum.real ** 2 + spectrum.imag ** 2
+    bank = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, config.f_min,
+                          config.f_max)
+    return 10.0 * np.log10(power @ bank + 1e-20)
+
+
+def quantize_db(db: np.ndarray, config: FrontendConfig) -> np.ndarray:
+    """dB to uint8 features: ``clip(round((db - db_floor) * 255 / db_range), 0, 255)``."""
+    scaled = np.round((db - config.db_floor) * (255.0 / config.db_range))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def features(samples: np.ndarray, rate: int, config: Optional[FrontendConfig] = None, *,
+             shift: int = 0, path: str = "clip") -> np.ndarray:
+    """uint8 log-mel features of one clip, shape (config.frames, config.n_mels)."""
+    config = config or FrontendConfig()
+    return quantize_db(log_mel_db(place_in_window(samples, rate, config, shift=shift,
+                                                  path=path), config), config)

@@ -1,0 +1,76 @@
+"""``qkspike train``: train on a data folder, export the model file, evaluate it."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from pymodel import modelfile
+from pymodel.datasets import open_dataset
+from pymodel.evaluate import evaluate, extract_features
+from pymodel.frontend import FrontendConfig
+from pymodel.model_config import ModelConfig
+from pymodel.report import format_table, build_report
+from pymodel.train import TrainConfig, train
+
+from .cli import UsageError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--data", type=Path, required=True,
+                        help="FSDD folder (or one holding recordings/) or a Speech Commands "
+                             "folder")
+    parser.add_argument("--out", type=Path, required=True, help="model file to write (.npz)")
+    defaults = TrainConfig()
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="seed of weights, shuffling and augmentation (default: %(default)s)")
+    parser.add_argument("--float-epochs", type=int, default=defaults.float_epochs,
+                        help="epochs of float training (default: %(default)s)")
+    parser.add_argument("--qat-epochs", type=int, default=defaults.qat_epochs,
+                        help="epochs of quantization-aware training (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=defaults.threads,
+                        help="CPU threads for PyTorch (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint <out>.ckpt if it exists")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    if args.out.suffix != ".npz":
+        raise UsageError(f"{args.out}: the model file must end in .npz")
+    if args.float_epochs < 0 or args.qat_epochs < 0 or args.float_epochs + args.qat_epochs < 1:
+        raise UsageError("train for at least one epoch")
+    dataset = open_dataset(args.data)
+    for skipped in dataset.skipped:
+        print(f"skipped: {skipped}")
+    config = replace(TrainConfig(), seed=args.seed, float_epochs=args.float_epochs,
+                     qat_epochs=args.qat_epochs, threads=args.threads)
+    model_config = ModelConfig(classes=dataset.classes)
+    frontend = FrontendConfig()
+    checkpoint = args.out.with_name(args.out.name + ".ckpt")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    trained = train(dataset, model_config, frontend, config, checkpoint, resume=args.resume,
+                    progress=not args.no_progress)
+    from pymodel.export import export
+
+    metadata = {"dataset": dataset.name, "train_config": asdict(config),
+                "calibration": {k: v for k, v in trained["calibration"].items()},
+                "train_seconds": round(trained["train_seconds"], 1),
+                "history": trained["history"]}
+    model = export(trained["net"], frontend, float_state=trained["float_state"],
+                   metadata=metadata)
+    test = extract_features(dataset.split("test"), frontend, progress=not args.no_progress)
+    if len(test.labels):
+        evaluation = evaluate(model, test, progress=not args.no_progress)
+        report = build_report(model, evaluation)
+        model.metadata["test"] = {key: report[key] for key in (
+            "clips", "accuracy", "float_accuracy", "fake_quant_accuracy", "torch_equal_clips")}
+        print(format_table(report))
+    modelfile.save(model, args.out)
+    modelfile.load(args.out)   # the file we wrote passes its own schema check
+    print(f"wrote {args.out} (trained {trained['train_seconds'] / 60:.1f} min, "
+          f"{(time.monotonic() - started) / 60:.1f} min in all); checkpoint {checkpoint}")
+    return 0

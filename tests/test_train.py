@@ -1,0 +1,100 @@
+"""Training: seeded, resumable bit for bit, and its export runs in the golden model."""
+
+import numpy as np
+import pytest
+import torch
+
+from pymodel import modelfile
+from pymodel.audio import write_wav
+from pymodel.datasets import read_fsdd
+from pymodel.export import export, torch_integer_logits
+from pymodel.frontend import FrontendConfig
+from pymodel.golden import network
+from pymodel.train import TrainConfig, featurize, load_split, train
+from scripts.cli import main
+from tests.conftest import small_config
+
+
+def tiny_fsdd(root, digits=3, speakers=("ann", "bob"), indices=range(8)):
+    """Synthetic digits: a tone per digit, jittered per clip."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    rate = 8000
+    for digit in range(digits):
+        for speaker in speakers:
+            for index in indices:
+                t = np.arange(int(rate * rng.uniform(0.25, 0.4))) / rate
+                hz = 300 + 250 * digit + rng.uniform(-20, 20)
+                clip = np.sin(2 * np.pi * hz * t) * np.hanning(t.size) * rng.uniform(0.1, 0.5)
+                clip += 0.01 * rng.standard_normal(t.size)
+                write_wav(root / f"{digit}_{speaker}_{index}.wav", clip, rate)
+    return root
+
+
+FAST = TrainConfig(float_epochs=2, qat_epochs=2, batch_size=8, threads=1)
+
+
+def tiny_model_config(dataset):
+    return small_config(classes=dataset.classes, frames=100)
+
+
+def test_training_is_resumable_bit_for_bit(tmp_path):
+    dataset = read_fsdd(tiny_fsdd(tmp_path / "data"))
+    config = tiny_model_config(dataset)
+    straight = train(dataset, config, FrontendConfig(), FAST, tmp_path / "a.ckpt",
+                     progress=False, log=lambda _: None)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_third_epoch(record):
+        if record["epoch"] == 3:
+            raise Crash()
+
+    with pytest.raises(Crash):   # interrupted inside the quantization-aware phase
+        train(dataset, config, FrontendConfig(), FAST, tmp_path / "b.ckpt", progress=False,
+              log=lambda _: None, on_epoch_end=crash_after_third_epoch)
+    resumed = train(dataset, config, FrontendConfig(), FAST, tmp_path / "b.ckpt",
+                    resume=True, progress=False, log=lambda _: None)
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3, 4]
+    with torch.no_grad():
+        a, b = straight["net"].integer_params(), resumed["net"].integer_params()
+    for key in a:
+        assert torch.equal(torch.as_tensor(a[key]), torch.as_tensor(b[key])), key
+
+
+def test_trained_export_runs_in_the_golden_model(tmp_path):
+    dataset = read_fsdd(tiny_fsdd(tmp_path / "data"))
+    config = tiny_model_config(dataset)
+    trained = train(dataset, config, FrontendConfig(), FAST, tmp_path / "m.ckpt",
+                    progress=False, log=lambda _: None)
+    model = export(trained["net"], FrontendConfig(), float_state=trained["float_state"])
+    modelfile.save(model, tmp_path / "m.npz")
+    model = modelfile.load(tmp_path / "m.npz")
+    feats, failed = featurize(load_split(dataset, "test", progress=False), model.frontend)
+    assert not failed
+    golden = np.stack([network.run(model, x, trace=False).logits for x in feats])
+    assert np.array_equal(golden, torch_integer_logits(model, feats))
+
+
+def test_train_and_eval_commands(tmp_path, capsys):
+    data = tiny_fsdd(tmp_path / "data")
+    out = tmp_path / "model.npz"
+    # The CLI trains the full-size network; one epoch of each phase keeps this short.
+    assert main(["train", "--data", str(data), "--out", str(out), "--float-epochs", "1",
+                 "--qat-epochs", "1", "--no-progress", "--threads", "1"]) == 0
+    model = modelfile.load(out)
+    assert model.metadata["test"]["torch_equal_clips"] == model.metadata["test"]["clips"] == 30
+    assert main(["eval", "--model", str(out), "--data", str(data), "--json",
+                 str(tmp_path / "e.json"), "--no-progress"]) == 0
+    import json
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["clips"] == 30 and result["torch_equal_clips"] == 30
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["float_accuracy"] is not None
+
+
+def test_train_rejects_bad_arguments(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "m.npz")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m.bin")]) == 2
+    assert "must end in .npz" in capsys.readouterr().err
