@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Optional
 from xml.etree import ElementTree
 
+from cocotb_tools.runner import Verilator
+
 __all__ = ["VerilatorBuild", "SimulationFailure", "verilator_root", "build_verilog",
            "run_testbench", "waves_requested"]
 
@@ -39,13 +41,29 @@ JOB_ENV = "QKSPIKE_TB_JOB"
 RESULT_ENV = "QKSPIKE_TB_RESULT"
 
 # Bumped whenever the build recipe changes, so stale cache folders are not reused.
-_RECIPE = "verilator-cocotb-v1"
+_RECIPE = "verilator-cocotb-v3"
 _SRC_ATTRIBUTE = re.compile(r'\(\* src = "[^"]*" \*\)')
 _BUILD_ARGS = ["-Wno-fatal", "-O2", "--x-assign", "fast", "--x-initial", "fast"]
 
 
 class SimulationFailure(AssertionError):
     """A cocotb testbench failed; the message is the testbench's own."""
+
+
+class PortsOnlyVerilator(Verilator):
+    """cocotb's Verilator runner with only the top level visible to VPI.
+
+    cocotb builds with ``--public-flat-rw``, which makes every internal signal public and
+    stops Verilator from optimising them away; the testbenches here touch top-level ports
+    only, and ``--public-depth 1`` runs the full core about 2.5 times faster.
+    """
+
+    def _build_command(self):
+        commands = super()._build_command()
+        verilate = commands[0]
+        at = verilate.index("--public-flat-rw")
+        verilate[at:at + 1] = ["--public-depth", "1"]
+        return commands
 
 
 def verilator_root() -> Path:
@@ -116,8 +134,6 @@ def build_verilog(verilog: str, toplevel: str, *, label: str = "",
         info = json.loads(stamp.read_text())
         return VerilatorBuild(directory, toplevel, waves, False, info["build_seconds"])
 
-    from cocotb_tools.runner import get_runner
-
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=directory.parent))
     source = staging / f"{toplevel}.v"
@@ -125,14 +141,27 @@ def build_verilog(verilog: str, toplevel: str, *, label: str = "",
     print(f"[qkspike] Verilator building {toplevel} ({label or 'default'}) in {directory}",
           file=sys.stderr, flush=True)
     started = time.monotonic()
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the precompiled
+    # header of designs big enough to be split into several C++ files; gcc needs -include.
+    # Variable assignments in MAKEFLAGS act as command-line ones, so they win over the file.
+    # OPT_FAST: the model's hot code at -O2 instead of the fragment's -Os (about 20 % faster).
+    saved_makeflags = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags,
+                                                     "CFG_CXXFLAGS_PCH_I=-include",
+                                                     "OPT_FAST=-O2"]))
     try:
-        runner = get_runner("verilator")
+        runner = PortsOnlyVerilator()
         runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=staging,
                      build_args=_BUILD_ARGS, waves=waves,
                      log_file=staging / "build.log")
     except (RuntimeError, SystemExit) as error:
         log = (staging / "build.log").read_text(errors="replace")[-4000:]
         raise RuntimeError(f"Verilator build of {toplevel} failed:\n{log}") from error
+    finally:
+        if saved_makeflags is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved_makeflags
     seconds = time.monotonic() - started
     (staging / "qkspike-build.json").write_text(json.dumps(
         {"toplevel": toplevel, "label": label, "build_seconds": round(seconds, 2),
@@ -165,8 +194,6 @@ def run_testbench(build: VerilatorBuild, module: str, job: dict[str, Any], *,
     The testbench reads ``job`` (JSON) and writes a results dictionary; a failing cocotb test
     raises :class:`SimulationFailure` carrying the testbench's assertion message.
     """
-    from cocotb_tools.runner import get_runner
-
     verilator_root()
     # cocotb hands the simulator this process's sys.path; make it absolute for our packages,
     # since the simulation runs in `run_dir`, not here.
@@ -179,7 +206,7 @@ def run_testbench(build: VerilatorBuild, module: str, job: dict[str, Any], *,
     results_xml = run_dir / "results.xml"
     job_file.write_text(json.dumps(job))
     result_file.unlink(missing_ok=True)
-    runner = get_runner("verilator")
+    runner = Verilator()
     env = {JOB_ENV: str(job_file), RESULT_ENV: str(result_file)}
     if quiet:
         env["COCOTB_LOG_LEVEL"] = "WARNING"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 
 __all__ = ["StreamSource", "StreamSink", "pattern", "PATTERNS"]
 
@@ -51,18 +51,21 @@ class StreamSource:
             self.valid.value = 1
             while True:
                 await ReadOnly()
-                accepted = bool(self.ready.value)
+                if not self.ready.value:
+                    # Sleep until the sink is ready again instead of waking every cycle.
+                    await RisingEdge(self.ready)
+                    continue
                 await RisingEdge(self.clock)
-                if accepted:
-                    break
+                break
         self.valid.value = 0
 
 
 class StreamSink:
     """Collects transfers from ``<name>__valid/payload``, driving ``<name>__ready``."""
 
-    def __init__(self, dut, name: str, clock):
+    def __init__(self, dut, name: str, clock, period_ns: int = 10):
         self.clock = clock
+        self.period_ns = period_ns
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
@@ -74,17 +77,24 @@ class StreamSink:
         """Return the next ``count`` payloads, withholding ``ready`` where the pattern says 0."""
         ready_pattern = ready_pattern or itertools.repeat(1)
         received = []
-        for _ in range(timeout_cycles):
-            if len(received) == count:
-                break
-            ready = next(ready_pattern)
-            self.ready.value = ready
-            await ReadOnly()
-            if ready and self.valid.value:
-                received.append(convert(self.payload.value))
-            await RisingEdge(self.clock)
-        else:
+
+        async def collect():
+            while len(received) < count:
+                ready = next(ready_pattern)
+                self.ready.value = ready
+                await ReadOnly()
+                if not self.valid.value:
+                    # Nothing offered: sleep until something is, instead of waking every cycle.
+                    await RisingEdge(self.valid)
+                    continue
+                if ready:
+                    received.append(convert(self.payload.value))
+                await RisingEdge(self.clock)
+
+        try:
+            await with_timeout(collect(), timeout_cycles * self.period_ns, "ns")
+        except SimTimeoutError:
             raise AssertionError(f"timed out after {timeout_cycles} cycles with "
-                                 f"{len(received)} of {count} transfers received")
+                                 f"{len(received)} of {count} transfers received") from None
         self.ready.value = 0
         return received

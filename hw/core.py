@@ -1,0 +1,258 @@
+"""The QKSpike core: the whole spiking transformer on one sparse datapath.
+
+Golden twin: :mod:`pymodel.golden.network`. Tests: ``tests/test_core.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pymodel.golden import contract
+from pymodel.modelfile import IntegerModel
+
+from .checks import check_int, reject
+from .head import LogitsOutput, SpikeCounts, logit_layout
+from .postprocess import PostProcessor
+from .program import FitError, Program, Source, compile_program
+from .qk_attention import QKAttention
+from .sequencer import Sequencer
+from .sparse_engine import SparseEngine
+
+__all__ = ["Core", "feature_layout", "STAT_NAMES", "stat_names"]
+
+#: Counters before the per-layer ones, in ``stat_select`` order.
+STAT_NAMES = ("cycles", "compute_cycles", "frames", "steps")
+
+
+def stat_names(program: Program) -> list[str]:
+    """Every counter readable on ``stat_select``/``stat_value``, in index order."""
+    names = list(STAT_NAMES)
+    for d in program.descriptors:
+        names += [f"{d.name}.events", f"{d.name}.cycles"]
+    return names
+
+
+def feature_layout() -> data.StructLayout:
+    return data.StructLayout({"data": unsigned(contract.FEATURE_BITS), "last": 1})
+
+
+class Core(wiring.Component):
+    """The accelerator core: feature bytes in, logits out, cycle counters readable after.
+
+    Per frame it takes ``n_mels`` feature bytes (``last`` set on the utterance's final
+    byte); every ``stride`` frames it runs the step program on the sparse engine (encoder,
+    then per block Q/K, attention-gated output projection, MLP); after the last frame, the
+    head. The next frame's bytes stream in while a step runs. When the logits have left,
+    ``done`` pulses, the counters hold their values until the next utterance starts, and
+    the neuron states, counts and window are already reset for it.
+
+    Parameters
+    ----------
+    model : IntegerModel
+        The network; compiled for ``lanes`` (see :mod:`hw.program`).
+    lanes : int
+        ``P``: accumulator and neuron lanes.
+    weight_rows, neuron_rows : int, optional
+        Memory depths (default: exactly what the model needs). A model that does not fit
+        raises :class:`hw.program.FitError` naming what is short.
+
+    Members
+    -------
+    i : In(stream.Signature(feature_layout))
+        Feature bytes, frame after frame.
+    o : Out(stream.Signature(logit_layout))
+        ``classes`` logits per utterance, class 0 first, ``last`` on the final one.
+    predicted : Out(unsigned)
+        The argmax (ties to the lowest index), valid from ``done``.
+    done : Out(1)
+        One cycle at the end of each utterance.
+    busy : Out(1)
+        An utterance is in progress.
+    stat_select : In(unsigned), stat_value : Out(32)
+        Counters, by index (:func:`stat_names`): total cycles (first byte accepted to
+        ``done``), compute cycles (layers and head running), frames, time steps, then per
+        layer its events (non-zero inputs walked) and cycles.
+    trace_valid, trace_layer, trace_step, trace_chunk, trace_spikes, trace_residual : Out
+        Every chunk the post-processor writes, for the testbench to compare layer by layer
+        with the golden trace (unconnected on a board: synthesis removes it).
+
+    Latency
+    -------
+    A layer with ``nnz`` non-zero inputs and ``ceil(C_out/P)`` chunks takes
+    ``max(1, nnz) * ceil(C_out/P) + overhead`` cycles; :attr:`layer_overhead` is the fixed
+    part (``start`` + engine latency + post-processing latency + the idle check).
+    """
+
+    def __init__(self, model: IntegerModel, *, lanes: int,
+                 weight_rows: Optional[int] = None, neuron_rows: Optional[int] = None):
+        if not isinstance(model, IntegerModel):
+            reject(self, TypeError(f"model must be an IntegerModel, not {type(model).__name__}"))
+        check_int(self, "lanes", lanes, 1, 256)
+        try:
+            self.program = compile_program(model, lanes, weight_rows=weight_rows,
+                                           neuron_rows=neuron_rows)
+        except FitError as error:
+            reject(self, error)
+        self.model = model
+        self.lanes = lanes
+        program = self.program
+        w, s = program.widths, program.sizes
+        self.classes = s["classes"]
+        self.stats = stat_names(program)
+        self.logit_shape = logit_layout(w["accumulator"], self.classes)
+        super().__init__({
+            "i": In(stream.Signature(feature_layout())),
+            "o": Out(stream.Signature(self.logit_shape)),
+            "predicted": Out(self.logit_shape["index"].shape),
+            "done": Out(1),
+            "busy": Out(1),
+            "stat_select": In(range(len(self.stats))),
+            "stat_value": Out(32),
+            "trace_valid": Out(1),
+            "trace_layer": Out(range(len(program.descriptors))),
+            "trace_step": Out(16),
+            "trace_chunk": Out(range(max(2, s["max_chunks"]))),
+            "trace_spikes": Out(data.ArrayLayout(unsigned(w["spike"]), lanes)),
+            "trace_residual": Out(data.ArrayLayout(signed(w["residual"]), lanes)),
+        })
+
+    #: Cycles of a step layer beyond its walk: start (1) + engine latency (3) +
+    #: post-processing latency (2) + the idle check (1).
+    layer_overhead = 1 + SparseEngine.latency + PostProcessor.latency + 1
+    #: The head's logits skip the neuron pipeline: start + engine latency + idle check.
+    head_overhead = 1 + SparseEngine.latency + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        program, lanes = self.program, self.lanes
+        w, s = program.widths, program.sizes
+        mels, kernel, channels = s["n_mels"], s["kernel"], s["channels"]
+
+        m.submodules.sequencer = seq = Sequencer(program)
+        m.submodules.engine = engine = SparseEngine(
+            lanes=lanes, entries=s["walk_entries"], spike_bits=w["spike"],
+            accumulator_bits=w["accumulator"], bias_bits=w["bias"],
+            weight_rows=program.weight_rows, bias_rows=program.bias_rows,
+            max_chunks=s["max_chunks"])
+        m.submodules.post = post = PostProcessor(program)
+        m.submodules.attention = attention = QKAttention(
+            channels=channels, heads=s["heads"], spike_bits=w["spike"])
+        m.submodules.counts = counts = SpikeCounts(channels=channels, lanes=lanes,
+                                                   spike_bits=w["spike"])
+        m.submodules.logits = logits = LogitsOutput(
+            classes=self.classes, lanes=lanes, accumulator_bits=w["accumulator"])
+        d = seq.descriptor
+
+        # --- input: a staging frame fills from the stream while the window is in use ----
+        frame = data.ArrayLayout(unsigned(contract.FEATURE_BITS), mels)
+        staging = Signal(frame)
+        window = Signal(data.ArrayLayout(frame, kernel))   # window[j]: j frames ago
+        filled = Signal(range(mels + 1))
+        full, last = Signal(), Signal()
+        closed = Signal()   # the utterance's last byte is in: the next waits for `done`
+        m.d.comb += self.i.ready.eq(~full & ~closed)
+        accept = self.i.valid & self.i.ready
+        with m.If(accept & self.i.payload.last):
+            m.d.sync += closed.eq(1)
+        with m.Elif(seq.done):
+            m.d.sync += closed.eq(0)
+        with m.If(accept):
+            m.d.sync += [staging[filled].eq(self.i.payload.data), filled.eq(filled + 1)]
+            # A `last` before the frame is full ends it: the missing bytes stay 0.
+            with m.If((filled == mels - 1) | self.i.payload.last):
+                m.d.sync += [full.eq(1), last.eq(self.i.payload.last)]
+        m.d.comb += [seq.frame_valid.eq(full), seq.frame_last.eq(last)]
+        with m.If(seq.frame_valid & seq.frame_ready):
+            m.d.sync += [window[0].eq(staging), staging.eq(0), filled.eq(0), full.eq(0)]
+            m.d.sync += [window[j].eq(window[j - 1]) for j in range(1, kernel)]
+        with m.If(seq.clear):
+            m.d.sync += window.eq(0)
+
+        # --- the spike buffer the post-processor writes, and the engine's input ----------
+        spikes = Signal(data.ArrayLayout(unsigned(w["spike"]), s["spike_entries"]))
+        for index in range(s["spike_entries"]):
+            with m.If(post.out_valid & (post.out.chunk == index // lanes)):
+                m.d.sync += spikes[index].eq(post.out.spikes[index % lanes])
+        m.d.comb += [
+            attention.q.eq(spikes.as_value()[:channels * w["spike"]]),
+            attention.k.eq(spikes.as_value()[channels * w["spike"]:2 * channels * w["spike"]]),
+            attention.theta.eq(d.theta_attn),
+        ]
+        sources = {
+            Source.FEATURES: [window[j][f] for j in range(kernel) for f in range(mels)],
+            Source.SPIKES: [spikes[i] for i in range(s["spike_entries"])],
+            Source.ATTENTION: [attention.k_masked[i] for i in range(channels)],
+            Source.COUNTS: [counts.counts[i] for i in range(channels)],
+        }
+        for index in range(s["walk_entries"]):
+            with m.Switch(d.source):
+                for source, values in sources.items():
+                    if index < len(values):
+                        with m.Case(source):
+                            m.d.comb += engine.vector[index].eq(values[index])
+
+        # --- engine, post-processing, head ---------------------------------------------
+        m.d.comb += [
+            engine.start.eq(seq.start),
+            engine.layer.c_in.eq(d.c_in), engine.layer.chunks.eq(d.chunks),
+            engine.layer.weight_base.eq(d.weight_base), engine.layer.bias_base.eq(d.bias_base),
+            engine.layer.wide.eq(d.wide),
+            post.control.post.eq(d.post), post.control.shift.eq(d.shift),
+            post.control.neuron_base.eq(d.neuron_base), post.control.levels.eq(d.levels),
+            post.control.leak_enable.eq(d.leak_enable), post.control.leak_shift.eq(d.leak_shift),
+            post.control.hard_reset.eq(d.hard_reset), post.control.c_out.eq(d.c_out),
+            post.clear.eq(seq.clear),
+            seq.layer_done.eq(~engine.busy & ~post.busy),
+            counts.add.eq(post.out_valid & d.count_spikes), counts.chunk.eq(post.out.chunk),
+            counts.spikes.eq(post.out.spikes), counts.clear.eq(seq.clear),
+            logits.write.eq(post.logits_valid), logits.chunk.eq(post.logits_chunk),
+            logits.acc.eq(post.logits), logits.send.eq(seq.send_logits),
+            seq.logits_done.eq(logits.done),
+            self.predicted.eq(logits.predicted), self.done.eq(seq.done),
+        ]
+        wiring.connect(m, engine.o, post.i)
+        wiring.connect(m, logits.o, wiring.flipped(self.o))
+
+        # --- counters -------------------------------------------------------------------
+        running = Signal()
+        starting = accept & ~running          # the first byte of an utterance
+        m.d.comb += self.busy.eq(running)
+        with m.If(starting):
+            m.d.sync += running.eq(1)
+        with m.Elif(seq.done):
+            m.d.sync += running.eq(0)
+        counters = {name: Signal(32, name=f"stat_{name.replace('.', '_')}")
+                    for name in self.stats}
+
+        def count(name, condition, amount=1):
+            """Zero at an utterance's first byte, then add ``amount`` whenever ``condition``."""
+            with m.If(starting):
+                m.d.sync += counters[name].eq(0)
+            with m.Elif(condition):
+                m.d.sync += counters[name].eq(counters[name] + amount)
+
+        count("cycles", running)
+        count("compute_cycles", seq.active | seq.send_logits | (logits.o.valid))
+        count("frames", seq.frame_valid & seq.frame_ready)
+        count("steps", seq.active & seq.layer_done & (seq.layer == len(program.step) - 1)
+              & ~seq.start)
+        for index, desc in enumerate(program.descriptors):
+            here = seq.layer == index
+            count(f"{desc.name}.cycles", seq.active & here)
+            count(f"{desc.name}.events", seq.active & here & seq.layer_done & ~seq.start,
+                  engine.events)
+        with m.Switch(self.stat_select):
+            for index, name in enumerate(self.stats):
+                with m.Case(index):
+                    m.d.comb += self.stat_value.eq(counters[name])
+
+        m.d.comb += [
+            self.trace_valid.eq(post.out_valid), self.trace_layer.eq(seq.layer),
+            self.trace_step.eq(seq.step), self.trace_chunk.eq(post.out.chunk),
+            self.trace_spikes.eq(post.out.spikes), self.trace_residual.eq(post.out.residual),
+        ]
+        return m

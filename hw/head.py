@@ -1,0 +1,160 @@
+"""The head: spike counts over time, and the logits with their argmax.
+
+The classifier product itself runs on the sparse engine (8-bit factors: the counts).
+Golden twin: :mod:`pymodel.golden.head`. Tests: ``tests/test_head.py``.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pymodel.golden import contract
+
+from .checks import check_int
+
+__all__ = ["SpikeCounts", "LogitsOutput", "logit_layout"]
+
+
+class SpikeCounts(wiring.Component):
+    """Per channel, the head neuron's spikes summed over the utterance, saturating at 255.
+
+    Parameters
+    ----------
+    channels : int
+    lanes : int
+        Spikes arrive ``P`` at a time, chunk ``g`` covering channels ``g*P .. g*P + P - 1``.
+    spike_bits : int
+
+    Members
+    -------
+    add : In(1)
+        Add ``spikes`` to chunk ``chunk`` this cycle.
+    chunk : In(unsigned)
+    spikes : In(ArrayLayout(unsigned(spike_bits), P))
+    clear : In(1)
+        Start of an utterance: every count to 0 (takes priority over ``add``).
+    counts : Out(ArrayLayout(unsigned(8), channels))
+
+    Latency
+    -------
+    1 cycle: ``counts`` shows an ``add`` on the next cycle.
+    """
+
+    latency = 1
+
+    def __init__(self, *, channels: int, lanes: int, spike_bits: int):
+        check_int(self, "channels", channels, 1)
+        check_int(self, "lanes", lanes, 1)
+        check_int(self, "spike_bits", spike_bits, 1, 3)
+        self.channels = channels
+        self.lanes = lanes
+        self.spike_bits = spike_bits
+        self.chunks = -(-channels // lanes)
+        super().__init__({
+            "add": In(1),
+            "chunk": In(range(max(2, self.chunks))),
+            "spikes": In(data.ArrayLayout(unsigned(spike_bits), lanes)),
+            "clear": In(1),
+            "counts": Out(data.ArrayLayout(unsigned(contract.COUNT_BITS), channels)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for channel in range(self.channels):
+            count = self.counts[channel]
+            total = count + self.spikes[channel % self.lanes]
+            with m.If(self.clear):
+                m.d.sync += count.eq(0)
+            with m.Elif(self.add & (self.chunk == channel // self.lanes)):
+                m.d.sync += count.eq(Mux(total > contract.COUNT_MAX, contract.COUNT_MAX, total))
+        return m
+
+
+def logit_layout(accumulator_bits: int, classes: int) -> data.StructLayout:
+    return data.StructLayout({
+        "logit": signed(accumulator_bits),
+        "index": unsigned(max(1, (classes - 1).bit_length())),
+        "last": 1,
+    })
+
+
+class LogitsOutput(wiring.Component):
+    """Collects the head's logits chunk by chunk, then streams them out with the argmax.
+
+    Parameters
+    ----------
+    classes : int
+    lanes : int
+    accumulator_bits : int
+
+    Members
+    -------
+    write : In(1)
+        Store ``acc`` as the logits of chunk ``chunk``.
+    chunk : In(unsigned)
+    acc : In(ArrayLayout(signed(accumulator_bits), P))
+    send : In(1)
+        Start streaming the stored logits (after the last chunk was written).
+    o : Out(stream.Signature(logit_layout))
+        ``classes`` transfers, class 0 first, ``last`` on the final one.
+    predicted : Out(unsigned)
+        The argmax (largest logit, ties to the lowest index); valid once ``done`` rose.
+    done : Out(1)
+        One cycle, after the last transfer.
+
+    Latency
+    -------
+    1 cycle from ``send`` to the first ``valid``; one logit per cycle without backpressure.
+    """
+
+    latency = 1
+
+    def __init__(self, *, classes: int, lanes: int, accumulator_bits: int):
+        check_int(self, "classes", classes, 2)
+        check_int(self, "lanes", lanes, 1)
+        check_int(self, "accumulator_bits", accumulator_bits, 2, 48)
+        self.classes = classes
+        self.lanes = lanes
+        self.accumulator_bits = accumulator_bits
+        self.chunks = -(-classes // lanes)
+        self.o_shape = logit_layout(accumulator_bits, classes)
+        super().__init__({
+            "write": In(1),
+            "chunk": In(range(max(2, self.chunks))),
+            "acc": In(data.ArrayLayout(signed(accumulator_bits), lanes)),
+            "send": In(1),
+            "o": Out(stream.Signature(self.o_shape)),
+            "predicted": Out(self.o_shape["index"].shape),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        logits = Signal(data.ArrayLayout(signed(self.accumulator_bits), self.classes))
+        for index in range(self.classes):
+            with m.If(self.write & (self.chunk == index // self.lanes)):
+                m.d.sync += logits[index].eq(self.acc[index % self.lanes])
+
+        position = Signal(range(self.classes))
+        best = Signal(signed(self.accumulator_bits))
+        sending = Signal()
+        m.d.comb += [
+            self.o.valid.eq(sending),
+            self.o.payload.logit.eq(logits[position]),
+            self.o.payload.index.eq(position),
+            self.o.payload.last.eq(position == self.classes - 1),
+        ]
+        m.d.sync += self.done.eq(0)
+        with m.If(self.send & ~sending):
+            m.d.sync += [sending.eq(1), position.eq(0)]
+        with m.Elif(self.o.valid & self.o.ready):
+            # Strictly greater: ties keep the lower index.
+            with m.If((position == 0) | (self.o.payload.logit > best)):
+                m.d.sync += [best.eq(self.o.payload.logit), self.predicted.eq(position)]
+            with m.If(self.o.payload.last):
+                m.d.sync += [sending.eq(0), self.done.eq(1)]
+            with m.Else():
+                m.d.sync += position.eq(position + 1)
+        return m

@@ -1,0 +1,193 @@
+"""Post-processing of finished accumulator chunks: residual stream and neurons, pipelined.
+
+Golden twin: the per-layer post-processing of :mod:`pymodel.golden.network`
+(``residual_add`` and ``neuron_step`` of the contract). Tested through the core
+(``tests/test_core.py``); its two datapaths, :class:`hw.residual.ResidualUpdate` and
+:class:`hw.neuron.NeuronUpdate`, have tests of their own.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .neuron import NeuronUpdate
+from .program import Post, Program
+from .residual import ResidualUpdate
+from .sparse_engine import result_layout
+
+__all__ = ["PostProcessor", "control_layout", "spike_layout"]
+
+
+def control_layout(program: Program) -> data.StructLayout:
+    """The descriptor fields the post-processor reads (held steady through a layer)."""
+    return data.StructLayout({
+        "post": unsigned(2),
+        "shift": unsigned(5),
+        "neuron_base": range(max(2, program.sizes["neuron_rows"])),
+        "levels": unsigned(program.widths["spike"]),
+        "leak_enable": 1,
+        "leak_shift": unsigned(4),
+        "hard_reset": 1,
+        "c_out": range(max(program.sizes["spike_entries"], program.sizes["classes"]) + 1),
+    })
+
+
+def spike_layout(program: Program) -> data.StructLayout:
+    lanes = program.lanes
+    return data.StructLayout({
+        "chunk": range(max(2, program.sizes["max_chunks"])),
+        "spikes": data.ArrayLayout(unsigned(program.widths["spike"]), lanes),
+        "residual": data.ArrayLayout(signed(program.widths["residual"]), lanes),
+    })
+
+
+class PostProcessor(wiring.Component):
+    """Turns each finished chunk of ``P`` accumulators into spikes, per the layer's ``post``:
+
+    * ``NEURON``: ``s = N(acc)``;
+    * ``RESIDUAL_REPLACE`` / ``RESIDUAL_ADD``: ``r = sat(rescale(acc) [+ r])``, then ``s = N(r)``;
+    * ``LOGITS``: the accumulators are logits; they go out on ``logits`` unchanged.
+
+    Neuron state lives in one memory for all populations (row ``neuron_base + chunk``) with
+    the thresholds in a ROM beside it; the residual stream in another (row ``chunk``).
+    A *fresh* bit per state row stands for "0 since the last clear", so ``clear`` resets
+    every membrane in one cycle.
+
+    Parameters
+    ----------
+    program : Program
+        Sizes, widths and the threshold ROM's contents.
+
+    Members
+    -------
+    i : In(stream.Signature(result_layout))
+        Chunks from the sparse engine. Always ready: the pipeline never stalls.
+    control : In(control_layout)
+    clear : In(1)
+        Start of an utterance. Only while ``busy`` is low.
+    out : Out(spike_layout), out_valid : Out(1)
+        A chunk's spikes (lanes past ``c_out`` are 0) and, for residual layers, its new
+        residual values. One cycle per chunk.
+    logits : Out(ArrayLayout), logits_chunk : Out, logits_valid : Out(1)
+        ``LOGITS`` chunks, in the cycle they arrive.
+    busy : Out(1)
+
+    Latency
+    -------
+    :attr:`latency` = 2 cycles from a chunk's transfer on ``i`` to ``out_valid``;
+    one chunk per cycle.
+    """
+
+    latency = 2
+
+    def __init__(self, program: Program):
+        self.program = program
+        w, s = program.widths, program.sizes
+        self.u_bits = max(w["accumulator"], w["residual"]) + 1
+        self.result_shape = result_layout(lanes=program.lanes, accumulator_bits=w["accumulator"],
+                                          max_chunks=s["max_chunks"])
+        self.control_shape = control_layout(program)
+        self.out_shape = spike_layout(program)
+        super().__init__({
+            "i": In(stream.Signature(self.result_shape)),
+            "control": In(self.control_shape),
+            "clear": In(1),
+            "out": Out(self.out_shape),
+            "out_valid": Out(1),
+            "logits": Out(data.ArrayLayout(signed(w["accumulator"]), program.lanes)),
+            "logits_chunk": Out(self.result_shape["chunk"].shape),
+            "logits_valid": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        program, lanes = self.program, self.program.lanes
+        w, s = program.widths, program.sizes
+        control = self.control
+
+        m.submodules.residuals = residuals = memory.Memory(
+            shape=data.ArrayLayout(signed(w["residual"]), lanes), depth=s["residual_rows"],
+            init=[])
+        m.submodules.states = states = memory.Memory(
+            shape=data.ArrayLayout(signed(w["state"]), lanes), depth=s["neuron_rows"], init=[])
+        m.submodules.thresholds = thresholds = memory.Memory(
+            shape=data.ArrayLayout(unsigned(w["threshold"]), lanes), depth=s["neuron_rows"],
+            init=program.threshold_rows.tolist())
+        residual_wr, state_wr = residuals.write_port(), states.write_port()
+        residual_rd, state_rd = residuals.read_port(), states.read_port()
+        threshold_rd = thresholds.read_port()
+
+        m.submodules.residual = residual = ResidualUpdate(
+            lanes=lanes, residual_bits=w["residual"], accumulator_bits=w["accumulator"])
+        m.submodules.neuron = neuron = NeuronUpdate(
+            lanes=lanes, state_bits=w["state"], input_bits=self.u_bits,
+            threshold_bits=w["threshold"], max_levels=w["levels_max"])
+
+        fresh = Signal(s["neuron_rows"], init=(1 << s["neuron_rows"]) - 1)
+        is_logits = control.post == Post.LOGITS
+        m.d.comb += self.i.ready.eq(1)
+        arrive = self.i.valid & ~is_logits
+
+        # Stage 0: the chunk arrives; read its residual row, state row and thresholds.
+        row = Signal.like(state_rd.addr)
+        m.d.comb += [
+            row.eq(control.neuron_base + self.i.payload.chunk),
+            residual_rd.addr.eq(self.i.payload.chunk), state_rd.addr.eq(row),
+            threshold_rd.addr.eq(row),
+            self.logits.eq(self.i.payload.acc), self.logits_chunk.eq(self.i.payload.chunk),
+            self.logits_valid.eq(self.i.valid & is_logits),
+        ]
+        s1_valid, s1_fresh = Signal(), Signal()
+        s1_acc = Signal.like(self.i.payload.acc)
+        s1_chunk = Signal.like(self.i.payload.chunk)
+        s1_row = Signal.like(row)
+        m.d.sync += [s1_valid.eq(arrive), s1_acc.eq(self.i.payload.acc),
+                     s1_chunk.eq(self.i.payload.chunk), s1_row.eq(row),
+                     s1_fresh.eq(fresh.bit_select(row, 1))]
+
+        # Stage 1: residual update; pick the neuron's input; keep the rows read.
+        is_residual = (control.post == Post.RESIDUAL_ADD) | (control.post == Post.RESIDUAL_REPLACE)
+        m.d.comb += [
+            residual.residual.eq(residual_rd.data), residual.acc.eq(s1_acc),
+            residual.shift.eq(control.shift), residual.keep.eq(control.post == Post.RESIDUAL_ADD),
+            residual_wr.addr.eq(s1_chunk), residual_wr.data.eq(residual.result),
+            residual_wr.en.eq(s1_valid & is_residual),
+        ]
+        s2_valid, s2_fresh = Signal(), Signal()
+        s2_u = Signal(data.ArrayLayout(signed(self.u_bits), lanes))
+        s2_residual = Signal.like(residual.result)
+        s2_state = Signal.like(state_rd.data)
+        s2_theta = Signal.like(threshold_rd.data)
+        s2_chunk = Signal.like(s1_chunk)
+        s2_row = Signal.like(s1_row)
+        m.d.sync += [s2_valid.eq(s1_valid), s2_fresh.eq(s1_fresh), s2_residual.eq(residual.result),
+                     s2_state.eq(state_rd.data), s2_theta.eq(threshold_rd.data),
+                     s2_chunk.eq(s1_chunk), s2_row.eq(s1_row)]
+        m.d.sync += [s2_u[lane].eq(Mux(is_residual, residual.result[lane], s1_acc[lane]))
+                     for lane in range(lanes)]
+
+        # Stage 2: the neuron step; write the state back; hand the spikes on.
+        m.d.comb += [
+            neuron.state.eq(s2_state), neuron.fresh.eq(s2_fresh), neuron.current.eq(s2_u),
+            neuron.threshold.eq(s2_theta), neuron.levels.eq(control.levels),
+            neuron.leak_enable.eq(control.leak_enable), neuron.leak_shift.eq(control.leak_shift),
+            neuron.hard_reset.eq(control.hard_reset),
+            state_wr.addr.eq(s2_row), state_wr.data.eq(neuron.next_state),
+            state_wr.en.eq(s2_valid),
+            self.out_valid.eq(s2_valid), self.out.chunk.eq(s2_chunk),
+            self.out.residual.eq(s2_residual),
+        ]
+        # Lanes past c_out (the last chunk's padding) answer 0.
+        lanes_left = Signal(signed(self.control_shape["c_out"].width + 1))
+        m.d.comb += lanes_left.eq(control.c_out - s2_chunk * lanes)
+        for lane in range(lanes):
+            m.d.comb += self.out.spikes[lane].eq(Mux(lane < lanes_left, neuron.spikes[lane], 0))
+        with m.If(self.clear):
+            m.d.sync += fresh.eq((1 << s["neuron_rows"]) - 1)
+        with m.Elif(s2_valid):
+            m.d.sync += fresh.bit_select(s2_row, 1).eq(0)
+        m.d.comb += self.busy.eq(s1_valid | s2_valid)
+        return m

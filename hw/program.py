@@ -1,0 +1,223 @@
+"""The layer program: a model file compiled for a core with ``P`` lanes.
+
+Pure Python and numpy (no Amaranth): the core's generator, the simulator harness and the
+benchmarks all read the same :class:`Program`. One :class:`Descriptor` per layer; the
+per-step list runs every time step (every ``stride`` frames) and the head descriptor once
+per utterance, after the last frame.
+
+Memory layouts, all in rows of ``P`` lanes:
+
+* weights: layer ``l`` at ``weight_base``, chunk-major: row ``weight_base + g * C_in + i``
+  holds ``W[i, g*P : (g+1)*P]`` (zero past ``C_out``), so a chunk's walk reads consecutive
+  input rows and the row address is a running base plus the input index;
+* biases: row ``bias_base + g``;
+* neuron state and thresholds: population at ``neuron_base``, row ``neuron_base + g``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import numpy as np
+
+from pymodel.golden import contract
+from pymodel.golden.network import step_layers
+from pymodel.modelfile import IntegerModel, group_names, layer_shape
+
+__all__ = ["Source", "Post", "Descriptor", "Program", "compile_program", "FitError"]
+
+
+class FitError(ValueError):
+    """The model does not fit the core's memories or widths; the message says what."""
+
+
+class Source(enum.IntEnum):
+    """Where a layer's input vector comes from."""
+
+    FEATURES = 0     # the encoder window: K frames of uint8 features
+    SPIKES = 1       # the spike buffer the previous layer wrote
+    ATTENTION = 2    # the k half of the spike buffer, gated per head by the q half
+    COUNTS = 3       # the head's spike counts
+
+
+class Post(enum.IntEnum):
+    """What happens to a finished chunk of accumulators."""
+
+    NEURON = 0            # spikes = N(acc)
+    RESIDUAL_REPLACE = 1  # r = sat(rescale(acc)); spikes = N(r)
+    RESIDUAL_ADD = 2      # r = sat(r + rescale(acc)); spikes = N(r)
+    LOGITS = 3            # acc are the logits
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    name: str
+    source: Source
+    c_in: int
+    c_out: int
+    chunks: int
+    weight_base: int
+    bias_base: int
+    wide_factors: bool          # 8-bit factors (features, counts): multiplier path
+    post: Post
+    shift: int = 0
+    neuron_base: int = 0
+    levels: int = 1
+    leak_shift: Optional[int] = None
+    hard_reset: bool = False
+    count_spikes: bool = False  # the neuron's spikes feed the head's counts
+    theta_attn: int = 1
+
+
+@dataclass
+class Program:
+    lanes: int
+    step: list[Descriptor]
+    head: Descriptor
+    weight_rows: np.ndarray       # (rows, P) int8
+    bias_rows: np.ndarray         # (rows, P) int64
+    threshold_rows: np.ndarray    # (rows, P) int64
+    widths: dict[str, int]
+    sizes: dict[str, int]
+    #: population name -> first row, for reading state and thresholds back
+    neuron_bases: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def descriptors(self) -> list[Descriptor]:
+        """Every layer in counter order: the step's layers, then the head."""
+        return [*self.step, self.head]
+
+    def chunks(self, name: str) -> int:
+        return {d.name: d.chunks for d in self.descriptors}[name]
+
+    def bound(self, events: dict[str, int]) -> dict[str, int]:
+        """The sparse cycle bound per layer: ``events * ceil(C_out / P)``."""
+        return {d.name: int(events[d.name]) * d.chunks for d in self.descriptors}
+
+    def dense(self, steps: int) -> dict[str, int]:
+        """Cycles of the same walk without zero-skipping: every input, every chunk."""
+        return {d.name: d.c_in * d.chunks * (1 if d is self.head else steps)
+                for d in self.descriptors}
+
+
+def _rows(matrix: np.ndarray, lanes: int) -> np.ndarray:
+    """(C_in, C_out) -> chunk-major rows of ``lanes``: (chunks * C_in, lanes), zero padded."""
+    c_in, c_out = matrix.shape
+    chunks = -(-c_out // lanes)
+    padded = np.zeros((c_in, chunks * lanes), dtype=np.int64)
+    padded[:, :c_out] = matrix
+    return padded.reshape(c_in, chunks, lanes).transpose(1, 0, 2).reshape(chunks * c_in, lanes)
+
+
+def _chunked(vector: np.ndarray, lanes: int, fill: int = 0) -> np.ndarray:
+    chunks = -(-len(vector) // lanes)
+    padded = np.full(chunks * lanes, fill, dtype=np.int64)
+    padded[:len(vector)] = vector
+    return padded.reshape(chunks, lanes)
+
+
+def compile_program(model: IntegerModel, lanes: int, *,
+                    weight_rows: Optional[int] = None,
+                    neuron_rows: Optional[int] = None) -> Program:
+    """Compile ``model`` for ``lanes`` lanes; ``weight_rows``/``neuron_rows`` are the core's
+    memory depths (default: exactly what the model needs). Raises :class:`FitError` naming
+    what does not fit."""
+    if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
+        raise FitError(f"lanes must be a positive integer, not {lanes!r}")
+    cfg = model.config
+
+    # Neuron populations: state and threshold rows.
+    neuron_bases, threshold_chunks = {}, []
+    row = 0
+    for group in group_names(cfg):
+        neuron_bases[group] = row
+        # Padding lanes get the largest threshold; their spikes are never read.
+        theta = model.thresholds[group]
+        threshold_chunks.append(_chunked(theta, lanes, fill=int(theta.max())))
+        row += threshold_chunks[-1].shape[0]
+    thresholds = np.concatenate(threshold_chunks)
+
+    # Layers: weight and bias rows, and the descriptor of each.
+    weights, biases, descriptors = [], [], {}
+    weight_base = bias_base = 0
+    next_group = {}
+    for b in range(cfg.blocks):
+        next_group[f"b{b}_fc2"] = f"b{b + 1}_attn_in" if b + 1 < cfg.blocks else "head"
+    for name in step_layers(cfg) + ["head"]:
+        layer = model.layers[name]
+        c_in, c_out = layer_shape(cfg, name)
+        rows = _rows(layer.weight, lanes)
+        chunks = rows.shape[0] // c_in
+        weights.append(rows)
+        biases.append(_chunked(layer.bias, lanes))
+        kind = name.split("_", 1)[1] if name.startswith("b") else name
+        if name == "enc":
+            source, post, group = Source.FEATURES, Post.RESIDUAL_REPLACE, "b0_attn_in"
+        elif name == "head":
+            source, post, group = Source.COUNTS, Post.LOGITS, None
+        elif kind == "qk":
+            source, post, group = Source.SPIKES, Post.NEURON, name
+        elif kind == "o":
+            source, post, group = Source.ATTENTION, Post.RESIDUAL_ADD, \
+                name.replace("_o", "_mlp_in")
+        elif kind == "fc1":
+            source, post, group = Source.SPIKES, Post.NEURON, name.replace("_fc1", "_hidden")
+        else:
+            source, post, group = Source.SPIKES, Post.RESIDUAL_ADD, next_group[name]
+        fields = dict(name=name, source=source, c_in=c_in, c_out=c_out, chunks=chunks,
+                      weight_base=weight_base, bias_base=bias_base,
+                      wide_factors=name in ("enc", "head"), post=post,
+                      shift=layer.shift or 0, theta_attn=cfg.theta_attn)
+        if group is not None:
+            params = model.neuron_params(group)
+            fields.update(neuron_base=neuron_bases[group], levels=params.levels,
+                          leak_shift=params.leak_shift,
+                          hard_reset=params.reset is contract.ResetMode.HARD,
+                          count_spikes=group == "head")
+        descriptors[name] = Descriptor(**fields)
+        weight_base += rows.shape[0]
+        bias_base += chunks
+
+    weight_array = np.concatenate(weights).astype(np.int8)
+    bias_array = np.concatenate(biases)
+    step = [descriptors[name] for name in step_layers(cfg)]
+    levels_max = max(model.neuron_params(g).levels for g in group_names(cfg))
+    spike_layers = [d for d in step if d.source is not Source.FEATURES]
+    widths = {
+        "accumulator": max(model.accumulator_bits(name) for name in model.layers),
+        "bias": contract.signed_bits(int(bias_array.min(initial=0)),
+                                     int(bias_array.max(initial=0))),
+        "threshold": contract.unsigned_bits(int(thresholds.max())),
+        "state": cfg.state_bits,
+        "residual": cfg.residual_bits,
+        "spike": contract.spike_bits(levels_max),
+        "count": contract.COUNT_BITS,
+        "levels_max": levels_max,
+    }
+    sizes = {
+        "weight_rows": int(weight_array.shape[0]),
+        "bias_rows": int(bias_array.shape[0]),
+        "neuron_rows": int(thresholds.shape[0]),
+        "residual_rows": -(-cfg.channels // lanes),
+        "walk_entries": max(d.c_in for d in [*step, descriptors["head"]]),
+        "spike_entries": max(d.c_out for d in step),
+        "channels": cfg.channels,
+        "heads": cfg.heads,
+        "classes": len(cfg.classes),
+        "kernel": cfg.kernel,
+        "stride": cfg.stride,
+        "n_mels": cfg.n_mels,
+        "frames": cfg.frames,
+        "max_chunks": max(d.chunks for d in [*step, descriptors["head"]]),
+    }
+    for what, needed, available in (("weight rows", sizes["weight_rows"], weight_rows),
+                                    ("neuron rows", sizes["neuron_rows"], neuron_rows)):
+        if available is not None and needed > available:
+            raise FitError(f"the model needs {needed} {what} of {lanes} lanes; the core has "
+                           f"{available}")
+    if any(d.source is Source.ATTENTION and d.c_in != cfg.channels for d in spike_layers):
+        raise FitError("attention layers must take the model's channel count as input")
+    return Program(lanes, step, descriptors["head"], weight_array, bias_array, thresholds,
+                   widths, sizes, neuron_bases)

@@ -1,0 +1,75 @@
+"""The residual stream update (the membrane shortcut), P lanes. Combinational.
+
+Golden twin: :mod:`pymodel.golden.residual`. Tests: ``tests/test_residual.py``.
+"""
+
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from pymodel.golden import contract
+
+from .checks import check_int
+from .neuron import saturate_expr
+
+__all__ = ["ResidualUpdate"]
+
+
+class ResidualUpdate(wiring.Component):
+    """``r' = saturate(keep * r + rescale(acc, shift), residual_bits)`` per lane.
+
+    ``rescale(x, s) = (x + 2**(s-1)) >> s`` (rounding half up; ``s = 0``: identity) and the
+    saturation are the contract's (:func:`pymodel.golden.contract.residual_add`); ``keep = 0``
+    replaces the stream (the encoder starts it every time step).
+
+    Parameters
+    ----------
+    lanes : int
+    residual_bits : int
+        ``R``, the stream's signed width.
+    accumulator_bits : int
+        Signed width of ``acc``.
+
+    Members
+    -------
+    residual : In(ArrayLayout(signed(R), P))
+    acc : In(ArrayLayout(signed(accumulator_bits), P))
+    shift : In(5)
+    keep : In(1)
+    result : Out(ArrayLayout(signed(R), P))
+
+    Latency
+    -------
+    0 cycles (combinational).
+    """
+
+    latency = 0
+
+    def __init__(self, *, lanes: int, residual_bits: int, accumulator_bits: int):
+        check_int(self, "lanes", lanes, 1)
+        check_int(self, "residual_bits", residual_bits, 2, 32)
+        check_int(self, "accumulator_bits", accumulator_bits, 2, 48)
+        self.lanes = lanes
+        self.residual_bits = residual_bits
+        self.accumulator_bits = accumulator_bits
+        super().__init__({
+            "residual": In(data.ArrayLayout(signed(residual_bits), lanes)),
+            "acc": In(data.ArrayLayout(signed(accumulator_bits), lanes)),
+            "shift": In(unsigned(contract.MAX_RESCALE_SHIFT.bit_length())),
+            "keep": In(1),
+            "result": Out(data.ArrayLayout(signed(residual_bits), lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        # Half of the last discarded bit: 2**(shift - 1), or nothing for shift = 0.
+        half = Signal(self.accumulator_bits + 1)
+        m.d.comb += half.eq(Mux(self.shift == 0, 0, (Const(1, 1) << self.shift) >> 1))
+        for lane in range(self.lanes):
+            rounded = Signal(signed(self.accumulator_bits + 2), name=f"rounded_{lane}")
+            m.d.comb += rounded.eq((self.acc[lane] + half) >> self.shift)
+            total = Mux(self.keep, self.residual[lane], 0) + rounded
+            m.d.comb += self.result[lane].eq(saturate_expr(total, self.residual_bits))
+        return m

@@ -1,0 +1,170 @@
+"""The layer sequencer: runs the compiled program (one descriptor per layer).
+
+Golden twin: the layer order of :mod:`pymodel.golden.network` (``step_layers``, then the
+head). Tests: ``tests/test_sequencer.py``.
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .program import Descriptor, Program
+
+__all__ = ["Sequencer", "descriptor_layout", "descriptor_value"]
+
+
+def descriptor_layout(program: Program) -> data.StructLayout:
+    s, w = program.sizes, program.widths
+    return data.StructLayout({
+        "source": unsigned(2),
+        "c_in": range(s["walk_entries"] + 1),
+        "chunks": range(s["max_chunks"] + 1),
+        "weight_base": range(max(2, s["weight_rows"])),
+        "bias_base": range(max(2, s["bias_rows"])),
+        "wide": 1,
+        "post": unsigned(2),
+        "shift": unsigned(5),
+        "neuron_base": range(max(2, s["neuron_rows"])),
+        "levels": unsigned(w["spike"]),
+        "leak_enable": 1,
+        "leak_shift": unsigned(4),
+        "hard_reset": 1,
+        "count_spikes": 1,
+        "c_out": range(max(s["spike_entries"], s["classes"]) + 1),
+        "theta_attn": range(max(2, max(d.theta_attn for d in program.descriptors) + 1)),
+    })
+
+
+def descriptor_value(d: Descriptor) -> dict:
+    """A descriptor as the field values of :func:`descriptor_layout`."""
+    return {
+        "source": int(d.source), "c_in": d.c_in, "chunks": d.chunks,
+        "weight_base": d.weight_base, "bias_base": d.bias_base, "wide": int(d.wide_factors),
+        "post": int(d.post), "shift": d.shift, "neuron_base": d.neuron_base,
+        "levels": d.levels, "leak_enable": int(d.leak_shift is not None),
+        "leak_shift": d.leak_shift or 0, "hard_reset": int(d.hard_reset),
+        "count_spikes": int(d.count_spikes), "c_out": d.c_out, "theta_attn": d.theta_attn,
+    }
+
+
+class Sequencer(wiring.Component):
+    """Runs the step program every ``stride`` frames and the head after the last frame.
+
+    Parameters
+    ----------
+    program : Program
+
+    Members
+    -------
+    frame_valid : In(1)
+        A complete frame waits at the input.
+    frame_last : In(1)
+        It is the utterance's last frame.
+    frame_ready : Out(1)
+        The frame may enter the encoder window this cycle.
+    descriptor : Out(descriptor_layout)
+        The current layer's descriptor; steady while it runs.
+    layer : Out(unsigned)
+        Its index: step layers ``0..n-1``, then the head at ``n``.
+    start : Out(1)
+        One cycle: snapshot the input vector and start the engine on ``descriptor``.
+    active : Out(1)
+        ``layer`` is running this cycle (from ``start`` until ``layer_done``).
+    layer_done : In(1)
+        The engine and the post-processor are idle again.
+    send_logits : Out(1), logits_done : In(1)
+        Stream the head's logits out; they have gone.
+    step : Out(16)
+        Time steps run so far in this utterance.
+    done : Out(1)
+        One cycle when the utterance is finished.
+    clear : Out(1)
+        The same cycle: reset neuron states, spike counts and the encoder window.
+
+    Latency
+    -------
+    Per layer: one ``start`` cycle, then the layer runs until ``layer_done``; the next
+    layer starts the cycle after.
+    """
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.descriptor_shape = descriptor_layout(program)
+        self.layers = len(program.descriptors)
+        super().__init__({
+            "frame_valid": In(1), "frame_last": In(1), "frame_ready": Out(1),
+            "descriptor": Out(self.descriptor_shape),
+            "layer": Out(range(self.layers)),
+            "start": Out(1), "active": Out(1), "layer_done": In(1),
+            "send_logits": Out(1), "logits_done": In(1),
+            "step": Out(16), "done": Out(1), "clear": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        program = self.program
+        steps_layers = len(program.step)
+        rom = Array(self.descriptor_shape.const(descriptor_value(d)).as_value()
+                    for d in program.descriptors)
+        m.d.comb += self.descriptor.eq(rom[self.layer])
+
+        stride = program.sizes["stride"]
+        phase = Signal(range(max(2, stride)))      # frames since the last complete stride
+        pending = Signal()      # a complete stride of frames waits for its time step
+        ending = Signal()       # the utterance's last frame is in
+        closing = Signal()      # the head, the logits and `done` are under way
+
+        # Frames enter the window whenever it is free: not while a complete stride waits for
+        # its encoder snapshot. So the next frames load while the current step computes.
+        m.d.comb += self.frame_ready.eq(~pending & ~ending & ~closing)
+        with m.If(self.start & (self.layer == 0)):
+            m.d.sync += pending.eq(0)    # the encoder has taken its snapshot of the window
+        with m.If(self.frame_valid & self.frame_ready):
+            m.d.sync += [phase.eq(Mux(phase == stride - 1, 0, phase + 1)),
+                         ending.eq(self.frame_last)]
+            with m.If(phase == stride - 1):
+                m.d.sync += pending.eq(1)
+
+        def next_work():
+            """After a step (or while waiting): the next step, the head, or wait."""
+            with m.If(pending):
+                m.d.sync += self.layer.eq(0)
+                m.next = "Start"
+            with m.Elif(ending):
+                # A partial stride at the end has no time step of its own.
+                m.d.sync += [self.layer.eq(steps_layers), closing.eq(1)]
+                m.next = "Start"
+            with m.Else():
+                m.next = "Wait"
+
+        with m.FSM():
+            with m.State("Wait"):
+                next_work()
+            with m.State("Start"):
+                m.d.comb += [self.start.eq(1), self.active.eq(1)]
+                m.next = "Run"
+            with m.State("Run"):
+                m.d.comb += self.active.eq(1)
+                with m.If(self.layer_done):
+                    with m.If(self.layer == steps_layers):
+                        m.next = "Send"
+                    with m.Elif(self.layer == steps_layers - 1):
+                        m.d.sync += self.step.eq(self.step + 1)
+                        next_work()
+                    with m.Else():
+                        m.d.sync += self.layer.eq(self.layer + 1)
+                        m.next = "Start"
+            with m.State("Send"):
+                m.d.comb += self.send_logits.eq(1)
+                m.next = "Output"
+            with m.State("Output"):
+                with m.If(self.logits_done):
+                    m.next = "Done"
+            with m.State("Done"):
+                m.d.comb += [self.done.eq(1), self.clear.eq(1)]
+                m.d.sync += [phase.eq(0), ending.eq(0), closing.eq(0), self.step.eq(0),
+                             self.layer.eq(0)]
+                m.next = "Wait"
+        return m

@@ -1,0 +1,270 @@
+"""The spike-sparse accumulate engine: cycles only for non-zero inputs.
+
+``acc[o] = b[o] + sum over i with a_i != 0 of a_i * W[i, o]``, ``P`` outputs at a time.
+
+Golden twin: :mod:`pymodel.golden.sparse_engine`. Tests: ``tests/test_sparse_engine.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from pymodel.golden import contract
+
+from .checks import check_int, reject
+
+__all__ = ["SparseEngine", "lowest_set_bit", "layer_layout", "result_layout"]
+
+
+def lowest_set_bit(m: Module, bits, name: str = "lsb"):
+    """Index of the lowest set bit of ``bits`` and whether any is set: a log-depth tree."""
+    nodes = [(bits[i], Const(0, 1)) for i in range(len(bits))]
+    level = 0
+    while len(nodes) > 1:
+        merged = []
+        for pair in range(0, len(nodes), 2):
+            if pair + 1 == len(nodes):
+                left_any, left_index = nodes[pair]
+                merged.append((left_any, left_index.as_unsigned()))
+                continue
+            (left_any, left_index), (right_any, right_index) = nodes[pair], nodes[pair + 1]
+            width = level + 1
+            index = Signal(width, name=f"{name}_l{level}_{pair // 2}")
+            # The left half holds the lower indices: it wins when it has a set bit.
+            m.d.comb += index.eq(Mux(left_any, left_index, right_index | (1 << level)))
+            merged.append((left_any | right_any, index))
+        nodes = merged
+        level += 1
+    return nodes[0][1], nodes[0][0]
+
+
+def layer_layout(*, entries: int, weight_rows: int, bias_rows: int,
+                 max_chunks: int) -> data.StructLayout:
+    """What the engine needs to know about a layer, sampled at ``start``."""
+    return data.StructLayout({
+        "c_in": unsigned(max(1, entries).bit_length()),
+        "chunks": unsigned(max(1, max_chunks).bit_length()),
+        "weight_base": unsigned(max(1, weight_rows - 1).bit_length()),
+        "bias_base": unsigned(max(1, bias_rows - 1).bit_length()),
+        "wide": 1,
+    })
+
+
+def result_layout(*, lanes: int, accumulator_bits: int, max_chunks: int) -> data.StructLayout:
+    return data.StructLayout({
+        "acc": data.ArrayLayout(signed(accumulator_bits), lanes),
+        "chunk": unsigned(max(1, max_chunks - 1).bit_length()),
+        "last": 1,
+    })
+
+
+class SparseEngine(wiring.Component):
+    """Spike-sparse accumulate over ``P`` lanes with weights in block RAM.
+
+    At ``start`` the engine snapshots the input vector and the layer description. It then
+    walks the chunks of ``P`` outputs in order; within a chunk a priority encoder visits
+    the non-zero inputs from the lowest index up, and for each one all ``P`` lanes add
+    ``a_i * W[i, chunk]`` (one weight row) to their accumulators, which start from the bias.
+    A chunk whose inputs are all zero costs one cycle (its bias). Factors are spike levels
+    (shift-and-add of the low ``spike_bits`` bits, no multiplier) or, in ``wide`` mode, 8-bit
+    features and counts (one multiplier per lane, a DSP48 on Artix-7).
+
+    Parameters
+    ----------
+    lanes : int
+        ``P``, outputs per cycle.
+    entries : int
+        Length of the input vector (the largest ``C_in``).
+    spike_bits : int
+        Width of a spike level factor.
+    accumulator_bits, bias_bits : int
+        Signed widths; the accumulator must hold every layer's exact range
+        (``contract.accumulator_bits``).
+    weight_rows : array (rows, P) of int8
+        The weight memory's contents, chunk-major (see :mod:`hw.program`).
+    bias_rows : array (rows, P) of int
+        The bias memory's contents.
+    max_chunks : int
+        Largest ``ceil(C_out / P)`` of any layer.
+
+    Members
+    -------
+    start : In(1)
+        Begin a layer; only while ``busy`` is low.
+    layer : In(layer_layout)
+        ``c_in``, ``chunks``, ``weight_base``, ``bias_base``, ``wide``; sampled at ``start``.
+    vector : In(ArrayLayout(unsigned(8), entries))
+        The input factors; sampled at ``start``.
+    o : Out(stream.Signature(result_layout))
+        One transfer per chunk: the ``P`` accumulators, the chunk index, and ``last`` on the
+        layer's final chunk.
+    busy : Out(1)
+        A layer is in flight (including a result not yet taken from ``o``).
+    events : Out(unsigned)
+        Non-zero inputs of the current (or last) layer: counted once, not per chunk.
+
+    Latency
+    -------
+    :attr:`latency` = 3 cycles from a chunk's last walk cycle to its result on ``o``.
+    Throughput: one (non-zero input, chunk) pair per cycle, so a layer takes
+    ``sum over chunks of max(1, nnz)`` walk cycles plus the latency, plus one cycle for
+    ``start``; backpressure on ``o`` stalls the walk.
+    """
+
+    latency = 3
+
+    def __init__(self, *, lanes: int, entries: int, spike_bits: int, accumulator_bits: int,
+                 bias_bits: int, weight_rows, bias_rows, max_chunks: int):
+        check_int(self, "lanes", lanes, 1)
+        check_int(self, "entries", entries, 1)
+        check_int(self, "spike_bits", spike_bits, 1, contract.spike_bits(contract.MAX_LEVELS))
+        check_int(self, "accumulator_bits", accumulator_bits, 2, 48)
+        check_int(self, "bias_bits", bias_bits, 1, accumulator_bits)
+        check_int(self, "max_chunks", max_chunks, 1)
+        weight_rows = np.asarray(weight_rows)
+        bias_rows = np.asarray(bias_rows)
+        if weight_rows.ndim != 2 or weight_rows.shape[1] != lanes:
+            reject(self, ValueError(f"weight_rows must have shape (rows, {lanes}), "
+                                    f"not {weight_rows.shape}"))
+        if bias_rows.ndim != 2 or bias_rows.shape[1] != lanes:
+            reject(self, ValueError(f"bias_rows must have shape (rows, {lanes}), "
+                                    f"not {bias_rows.shape}"))
+        if weight_rows.size and np.abs(weight_rows).max() > contract.WEIGHT_MAX:
+            reject(self, ValueError(f"weights must lie in -{contract.WEIGHT_MAX}.."
+                                    f"{contract.WEIGHT_MAX}"))
+        if bias_rows.size and contract.signed_bits(bias_rows.min(), bias_rows.max()) > bias_bits:
+            reject(self, ValueError(f"biases need more than bias_bits={bias_bits} bits"))
+        self.lanes = lanes
+        self.entries = entries
+        self.spike_bits = spike_bits
+        self.accumulator_bits = accumulator_bits
+        self.bias_bits = bias_bits
+        self.max_chunks = max_chunks
+        self.weight_rows = weight_rows.astype(np.int64)
+        self.bias_rows = bias_rows.astype(np.int64)
+        self.layer_shape = layer_layout(entries=entries, weight_rows=len(weight_rows),
+                                        bias_rows=len(bias_rows), max_chunks=max_chunks)
+        self.result_shape = result_layout(lanes=lanes, accumulator_bits=accumulator_bits,
+                                          max_chunks=max_chunks)
+        super().__init__({
+            "start": In(1),
+            "layer": In(self.layer_shape),
+            "vector": In(data.ArrayLayout(unsigned(contract.FEATURE_BITS), entries)),
+            "o": Out(stream.Signature(self.result_shape)),
+            "busy": Out(1),
+            "events": Out(range(entries + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes = self.lanes
+
+        m.submodules.weights = weights = memory.Memory(
+            shape=data.ArrayLayout(signed(contract.WEIGHT_BITS), lanes),
+            depth=len(self.weight_rows), init=self.weight_rows.tolist())
+        m.submodules.biases = biases = memory.Memory(
+            shape=data.ArrayLayout(signed(self.bias_bits), lanes),
+            depth=len(self.bias_rows), init=self.bias_rows.tolist())
+        weight_rd = weights.read_port()
+        bias_rd = biases.read_port()
+
+        # The snapshot taken at `start`.
+        factors = Signal(data.ArrayLayout(unsigned(contract.FEATURE_BITS), self.entries))
+        mask = Signal(self.entries)
+        layer = Signal(self.layer_shape)
+
+        # Walk stage: which input and chunk is next.
+        walking = Signal()
+        chunk = Signal.like(self.o.payload.chunk)
+        row_base = Signal.like(weight_rd.addr)       # weight_base + chunk * c_in
+        remaining = Signal(self.entries)
+        # Read stage registers: one event (input index, chunk) on its way to the MAC.
+        r_valid, r_first, r_last, r_end = Signal(), Signal(), Signal(), Signal()
+        r_index = Signal(range(self.entries))
+        r_zero = Signal()                             # bias-only event: factor 0
+        r_chunk = Signal.like(chunk)
+        r_row = Signal.like(weight_rd.addr)
+        # MAC stage registers.
+        m_valid, m_first, m_last, m_end = Signal(), Signal(), Signal(), Signal()
+        m_factor = Signal(contract.FEATURE_BITS)
+        m_chunk = Signal.like(chunk)
+        acc = Signal(data.ArrayLayout(signed(self.accumulator_bits), lanes))
+
+        # A finished chunk needs the output register: hold everything until it is free.
+        stall = m_valid & m_last & self.o.valid & ~self.o.ready
+        m.d.comb += [weight_rd.en.eq(~stall), bias_rd.en.eq(~stall)]
+        m.d.comb += self.busy.eq(walking | r_valid | m_valid | self.o.valid)
+
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        # --- walk: a priority encoder picks the lowest remaining non-zero input ----------
+        index, _ = lowest_set_bit(m, remaining, "walk")
+        without = Signal(self.entries)
+        m.d.comb += without.eq(remaining & (remaining - 1))   # clears the lowest set bit
+        empty_layer = mask == 0
+        chunk_done = Mux(empty_layer, 1, without == 0)
+        final_chunk = chunk == layer.chunks - 1
+        next_first = Signal()   # the next event starts a chunk (its accumulators load the bias)
+        with m.If(self.start & ~self.busy):
+            nonzero = Signal(self.entries)
+            for i in range(self.entries):
+                m.d.comb += nonzero[i].eq((self.vector[i] != 0) & (i < self.layer.c_in))
+            m.d.sync += [
+                factors.eq(self.vector), mask.eq(nonzero), remaining.eq(nonzero),
+                layer.eq(self.layer), walking.eq(1), chunk.eq(0), next_first.eq(1),
+                row_base.eq(self.layer.weight_base), self.events.eq(0),
+            ]
+        with m.Elif(walking & ~stall):
+            m.d.sync += [
+                r_valid.eq(1), r_index.eq(Mux(empty_layer, 0, index)),
+                r_zero.eq(empty_layer), r_first.eq(next_first), r_last.eq(chunk_done),
+                r_chunk.eq(chunk), r_row.eq(row_base), r_end.eq(chunk_done & final_chunk),
+                next_first.eq(chunk_done),
+            ]
+            with m.If(chunk == 0):
+                m.d.sync += self.events.eq(self.events + ~empty_layer)
+            with m.If(chunk_done):
+                m.d.sync += [remaining.eq(mask), chunk.eq(chunk + 1),
+                             row_base.eq(row_base + layer.c_in)]
+                with m.If(final_chunk):
+                    m.d.sync += walking.eq(0)
+            with m.Else():
+                m.d.sync += remaining.eq(without)
+        with m.Elif(~stall):
+            m.d.sync += r_valid.eq(0)
+
+        # --- read: the factor, the weight row and the bias row of the event ---------------
+        m.d.comb += [
+            weight_rd.addr.eq(r_row + r_index),
+            bias_rd.addr.eq(layer.bias_base + r_chunk),
+        ]
+        with m.If(~stall):
+            m.d.sync += [
+                m_valid.eq(r_valid), m_first.eq(r_first), m_last.eq(r_last), m_end.eq(r_end),
+                m_chunk.eq(r_chunk), m_factor.eq(Mux(r_zero, 0, Array(factors)[r_index])),
+            ]
+
+        # --- MAC: P lanes, bias on a chunk's first event --------------------------------
+        wide = layer.wide
+        sums = []
+        for lane in range(lanes):
+            w = weight_rd.data[lane]
+            # Shift-and-add over the factor's few bits: a spike of level <= 7 needs no multiplier.
+            narrow = sum(Mux(m_factor[bit], w << bit, 0) for bit in range(self.spike_bits))
+            product = Mux(wide, w * m_factor, narrow)
+            start_value = Mux(m_first, bias_rd.data[lane], acc[lane])
+            total = Signal(signed(self.accumulator_bits), name=f"sum_{lane}")
+            m.d.comb += total.eq(start_value + product)
+            sums.append(total)
+        with m.If(m_valid & ~stall):
+            m.d.sync += [acc[lane].eq(sums[lane]) for lane in range(lanes)]
+            with m.If(m_last):
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.chunk.eq(m_chunk),
+                             self.o.payload.last.eq(m_end)]
+                m.d.sync += [self.o.payload.acc[lane].eq(sums[lane]) for lane in range(lanes)]
+
+        return m

@@ -1,0 +1,97 @@
+"""cocotb testbench: drive the Verilog core with utterances and record what it produces.
+
+The testbench holds no numerics: it records logits, the predicted class, the counters and
+every trace chunk; the host side (:mod:`sim.core_job`) compares them with the golden model.
+
+Job (JSON): ``clips`` (flat feature bytes per utterance), ``classes``, ``stats`` (counter
+count), ``lanes``, ``spike_bits``, ``residual_bits``, ``fields`` (bit offsets of the logit
+payload), ``valid``/``ready`` (stream patterns), ``reset_after_bytes`` (optional: reset
+the core in the middle of the first utterance, then run every clip).
+"""
+
+from __future__ import annotations
+
+import time
+
+import cocotb
+from cocotb.triggers import ReadOnly, RisingEdge, Timer
+
+from .common import load_job, save_result, start_clock_and_reset
+from .packing import unpack_lanes
+from .streams import StreamSink, StreamSource, pattern
+
+
+async def record_trace(dut, job, events):
+    lanes, spike_bits, residual_bits = job["lanes"], job["spike_bits"], job["residual_bits"]
+    while True:
+        await RisingEdge(dut.trace_valid)
+        while True:
+            await ReadOnly()
+            if not dut.trace_valid.value:
+                break
+            events.append((dut.trace_layer.value.to_unsigned(), dut.trace_step.value.to_unsigned(),
+                           dut.trace_chunk.value.to_unsigned(),
+                           unpack_lanes(dut.trace_spikes.value.to_unsigned(), spike_bits, lanes,
+                                        signed=False),
+                           unpack_lanes(dut.trace_residual.value.to_unsigned(), residual_bits,
+                                        lanes, signed=True)))
+            await RisingEdge(dut.clk)
+
+
+def payloads(flat):
+    return [int(b) | (int(i == len(flat) - 1) << 8) for i, b in enumerate(flat)]
+
+
+@cocotb.test()
+async def core_runs_utterances(dut):
+    job = load_job()
+    fields = job["fields"]
+    await start_clock_and_reset(dut)
+    dut.stat_select.value = 0
+    source = StreamSource(dut, "i", dut.clk)
+    sink = StreamSink(dut, "o", dut.clk)
+    events = []
+    if not job.get("no_trace"):
+        cocotb.start_soon(record_trace(dut, job, events))
+    valid, ready = pattern(job["valid"]), pattern(job["ready"])
+
+    if job.get("reset_after_bytes"):
+        # Abandon the first utterance part way, reset, and expect correct runs after.
+        partial = payloads(job["clips"][0])[:job["reset_after_bytes"]]
+        await source.send(partial, valid)
+        for _ in range(20):
+            await RisingEdge(dut.clk)
+        dut.rst.value = 1
+        await RisingEdge(dut.clk)
+        await RisingEdge(dut.clk)
+        dut.rst.value = 0
+        await RisingEdge(dut.clk)
+        events.clear()
+
+    def field(word, name):
+        offset, width = fields[name]
+        value = (word >> offset) & ((1 << width) - 1)
+        if name == "logit" and value >> (width - 1):
+            value -= 1 << width
+        return value
+
+    outcomes = []
+    started = time.monotonic()
+    for flat in job["clips"]:
+        events.clear()
+        sender = cocotb.start_soon(source.send(payloads(flat), valid))
+        words = await sink.receive(job["classes"], ready, timeout_cycles=5_000_000)
+        await sender
+        while not dut.done.value:
+            await RisingEdge(dut.clk)
+        predicted = dut.predicted.value.to_unsigned()
+        await RisingEdge(dut.clk)
+        stats = []
+        for index in range(job["stats"]):
+            dut.stat_select.value = index
+            await Timer(1, unit="ns")
+            stats.append(dut.stat_value.value.to_unsigned())
+        outcomes.append({"logits": [field(w, "logit") for w in words],
+                         "indices": [field(w, "index") for w in words],
+                         "predicted": predicted, "stats": stats, "trace": list(events)})
+    save_result({"outcomes": outcomes, "seconds": time.monotonic() - started})

@@ -1,0 +1,119 @@
+"""The full core against the golden network: logits, per-layer trace, event counters.
+
+Amaranth simulator: a small random model (every code path, seconds per utterance).
+Verilator: the same small model with idle cycles, backpressure and a reset in the middle
+of an utterance, and the shipped model on real speech.
+"""
+
+import copy
+
+import numpy as np
+import pytest
+
+from hw.core import Core
+from hw.program import FitError
+from pymodel.datasets import shipped_fsdd_test
+from pymodel.evaluate import extract_features
+from pymodel.golden import network
+from pymodel.golden.sparse_engine import walk_cycles
+from sim import core_job
+from tests.conftest import exported_random_model, random_features, small_config
+
+CI_SAMPLE_CLIPS = 10
+
+
+@pytest.fixture(scope="module")
+def small():
+    # theta_attn = 2: some heads are masked, some are not.
+    _, model = exported_random_model(small_config(theta_attn=2), seed=4)
+    return model
+
+
+def check(model, core, features, outcomes):
+    for number, (x, outcome) in enumerate(zip(features, outcomes)):
+        golden = network.run(model, x)
+        problem = core_job.compare(core.program, golden, outcome, model.config.stride)
+        assert problem is None, f"utterance {number}: {problem}"
+
+
+def test_core_pysim_matches_golden_with_idle_and_backpressure(small):
+    core = Core(small, lanes=4)
+    features = random_features(2, small.config, seed=11)
+    outcomes = core_job.run_pysim(core, features, valid="idle_1_in_4", ready="sparse")
+    check(small, core, features, outcomes)
+    assert any(o.trace for o in outcomes)
+
+
+def test_core_cycles_are_the_sparse_bound_plus_a_fixed_overhead(small):
+    """Per layer and time step: max(1, nnz) * ceil(C_out/P) walk cycles + the fixed overhead
+    (start, engine and post-processing latency, idle check); the head likewise, once."""
+    core = Core(small, lanes=4)
+    x = random_features(1, small.config, seed=12)[0]
+    outcome = core_job.run_pysim(core, [x])[0]
+    golden = network.run(small, x)
+    for d in core.program.descriptors:
+        nnz = golden.events[d.name]
+        overhead = core.layer_overhead if d is not core.program.head else core.head_overhead
+        expected = sum(walk_cycles(np.ones(n), d.c_out, core.lanes) + overhead for n in nnz)
+        assert outcome.stats[f"{d.name}.cycles"] == expected, d.name
+    assert outcome.stats["steps"] == small.config.steps
+    assert outcome.stats["frames"] == small.config.frames
+
+
+def test_core_pysim_reset_in_the_middle_then_correct_runs(small):
+    core = Core(small, lanes=4)
+    features = random_features(2, small.config, seed=13)
+    outcomes = core_job.run_pysim(core, features, reset_after_bytes=300)
+    check(small, core, features, outcomes)
+
+
+def test_checks_catch_theta_attn_off_by_one(small):
+    """The RTL runs theta_attn; a golden model with theta_attn + 1 must disagree."""
+    core = Core(small, lanes=4)
+    x = random_features(1, small.config, seed=14)[0]
+    outcome = core_job.run_pysim(core, [x])[0]
+    wrong = copy.deepcopy(small)
+    object.__setattr__(wrong, "config", small.config.__class__(
+        **{**small.config.__dict__, "theta_attn": small.config.theta_attn + 1}))
+    problem = core_job.compare(core.program, network.run(wrong, x), outcome, 2)
+    assert problem is not None and "first divergence at layer b0_" in problem
+
+
+def test_checks_catch_a_lane_weight_row_shifted(small):
+    """One output lane's weight column moved down a row in the RTL's memory must fail."""
+    broken = copy.deepcopy(small)
+    column = broken.layers["b0_fc1"].weight[:, 1]
+    broken.layers["b0_fc1"].weight[:, 1] = np.roll(column, 1)
+    core = Core(broken, lanes=4)
+    features = random_features(1, small.config, seed=15)
+    outcome = core_job.run_pysim(core, features)[0]
+    problem = core_job.compare(core.program, network.run(small, features[0]), outcome, 2)
+    assert problem is not None and "layer b0_fc1" in problem and "lane 1" in problem
+
+
+def test_core_says_what_does_not_fit(small):
+    with pytest.raises(FitError, match=r"the model needs \d+ weight rows of 4 lanes; "
+                                       r"the core has 10"):
+        Core(small, lanes=4, weight_rows=10)
+    with pytest.raises(TypeError, match="model must be an IntegerModel, not str"):
+        Core("model.npz", lanes=4)
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_core_verilator_small_model_idle_backpressure_and_reset(small, lanes):
+    core = Core(small, lanes=lanes)
+    features = random_features(3, small.config, seed=16)
+    outcomes, _ = core_job.run_verilator(core, features, valid="idle_1_in_4",
+                                         ready="sparse", reset_after_bytes=250)
+    check(small, core, features, outcomes)
+
+
+@pytest.mark.verilator
+def test_core_verilator_shipped_model_on_real_speech(shipped_model):
+    core = Core(shipped_model, lanes=16)
+    clips = shipped_fsdd_test().split("test")[::300 // CI_SAMPLE_CLIPS]
+    data = extract_features(clips, shipped_model.frontend, progress=False)
+    outcomes, _ = core_job.run_verilator(core, data.features)
+    assert len(outcomes) == CI_SAMPLE_CLIPS
+    check(shipped_model, core, data.features, outcomes)

@@ -1,0 +1,75 @@
+"""The residual update (rescale, rounding half up, saturation) against its golden twin."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from hw.residual import ResidualUpdate
+from pymodel.golden.residual import residual_update
+from sim import pysim
+from sim.packing import pack_lanes, unpack_lanes
+from sim.vector_job import run_vectors
+
+LANES, R_BITS, A_BITS = 4, 10, 14
+
+
+def cases():
+    """Rounding ties (+-half), saturation at both ends, shift 0 and the widest shift."""
+    lo, hi = -(1 << (A_BITS - 1)), (1 << (A_BITS - 1)) - 1
+    r_lo, r_hi = -(1 << (R_BITS - 1)), (1 << (R_BITS - 1)) - 1
+    out = []
+    for shift, keep in itertools.product((0, 1, 2, 5, 13), (0, 1)):
+        half = (1 << shift) >> 1
+        out.append(([r_hi, r_lo, 0, 7], [hi, lo, half, -half], shift, keep))
+        ties = np.clip([3 * half, -3 * half, half - 1, -half - 1], lo, hi).tolist()
+        out.append(([r_hi - 1, r_lo + 1, -1, 1], ties, shift, keep))
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        out.append((rng.integers(r_lo, r_hi + 1, LANES).tolist(),
+                    rng.integers(lo, hi + 1, LANES).tolist(), int(rng.integers(0, 9)),
+                    int(rng.integers(0, 2))))
+    return out
+
+
+def expected(r, acc, shift, keep):
+    return residual_update(np.array(r), np.array(acc), shift, keep=bool(keep),
+                           residual_bits=R_BITS).tolist()
+
+
+def test_residual_pysim_matches_golden():
+    dut = ResidualUpdate(lanes=LANES, residual_bits=R_BITS, accumulator_bits=A_BITS)
+    problems = []
+
+    async def testbench(ctx):
+        for r, acc, shift, keep in cases():
+            ctx.set(dut.residual, r)
+            ctx.set(dut.acc, acc)
+            ctx.set(dut.shift, shift)
+            ctx.set(dut.keep, keep)
+            await ctx.delay(1e-9)
+            got = pysim.to_python(ctx.get(dut.result))
+            if got != expected(r, acc, shift, keep):
+                problems.append((r, acc, shift, keep, got))
+
+    pysim.simulate(dut, testbench)
+    assert not problems, problems[0]
+
+
+def test_rounding_is_half_up_and_saturates():
+    assert residual_update(np.array([0, 0]), np.array([2, -2]), 2, keep=True,
+                           residual_bits=8).tolist() == [1, 0]     # 0.5 -> 1, -0.5 -> 0
+    assert residual_update(np.array([120]), np.array([800]), 2, keep=True,
+                           residual_bits=8).tolist() == [127]
+
+
+@pytest.mark.verilator
+def test_residual_verilator_matches_golden():
+    dut = ResidualUpdate(lanes=LANES, residual_bits=R_BITS, accumulator_bits=A_BITS)
+    vectors = [{"residual": pack_lanes(r, R_BITS), "acc": pack_lanes(acc, A_BITS),
+                "shift": shift, "keep": keep} for r, acc, shift, keep in cases()]
+    outputs = run_vectors(dut, "residual_update", f"P{LANES}-R{R_BITS}-A{A_BITS}", vectors,
+                          ["result"])
+    for (r, acc, shift, keep), got in zip(cases(), outputs):
+        assert unpack_lanes(got["result"], R_BITS, LANES, signed=True) == \
+            expected(r, acc, shift, keep), (r, acc, shift, keep)

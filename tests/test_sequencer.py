@@ -1,0 +1,89 @@
+"""The layer sequencer against the golden layer order, with a stand-in engine."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from hw.program import compile_program
+from hw.sequencer import Sequencer
+from pymodel.golden.network import step_layers
+from sim import pysim
+from tests.conftest import exported_random_model, small_config
+
+
+@pytest.fixture(scope="module")
+def program():
+    _, model = exported_random_model(small_config())
+    return compile_program(model, 4)
+
+
+def run(program, frame_counts, seed=0):
+    """Offer frames back to back; the stand-in engine takes 1-6 cycles per layer."""
+    dut = Sequencer(program)
+    rng = np.random.default_rng(seed)
+    log = {"starts": [], "done": 0, "accepted_at_encoder": [], "clears": 0}
+
+    async def frames(ctx):
+        for count in frame_counts:
+            for frame in range(count):
+                ctx.set(dut.frame_valid, 1)
+                ctx.set(dut.frame_last, frame == count - 1)
+                await ctx.tick().until(dut.frame_ready)
+                log.setdefault("accepted", 0)
+                log["accepted"] += 1
+            ctx.set(dut.frame_valid, 0)
+            while log["done"] < len(log.setdefault("utterances", [])) + 1:
+                await ctx.tick()
+            log["utterances"].append(count)
+
+    async def engine(ctx):
+        busy_for = 0
+        for _ in range(20_000):
+            ctx.set(dut.layer_done, busy_for == 0)
+            ctx.set(dut.logits_done, 0)
+            _, _, start, layer, step, send, done, clear = await ctx.tick().sample(
+                dut.start, dut.layer, dut.step, dut.send_logits, dut.done, dut.clear)
+            busy_for = max(0, busy_for - 1)
+            if start:
+                log["starts"].append((layer, step))
+                if layer == 0:
+                    log["accepted_at_encoder"].append(log.get("accepted", 0))
+                busy_for = int(rng.integers(1, 7))
+            if send:
+                ctx.set(dut.logits_done, 1)
+                await ctx.tick()
+                ctx.set(dut.logits_done, 0)
+            log["done"] += done
+            log["clears"] += clear
+            if log["done"] == len(frame_counts):
+                return
+
+    pysim.simulate(dut, frames, engine)
+    return log
+
+
+def test_step_program_then_head_in_golden_order(program):
+    layers = len(program.step)
+    log = run(program, [20])
+    steps = 20 // program.sizes["stride"]
+    expected = [(l, t) for t in range(steps) for l in range(layers)] + [(layers, steps)]
+    assert log["starts"] == expected
+    assert [d.name for d in program.step] == step_layers(small_config())
+    assert log["done"] == log["clears"] == 1
+
+
+def test_no_frame_overtakes_the_encoder_snapshot(program):
+    log = run(program, [20])
+    stride = program.sizes["stride"]
+    # When step t's encoder starts, exactly the frames of steps 0..t are in.
+    assert log["accepted_at_encoder"] == [stride * (t + 1) for t in range(20 // stride)]
+
+
+def test_partial_stride_at_the_end_and_back_to_back_utterances(program):
+    layers = len(program.step)
+    log = run(program, [7, 4], seed=3)
+    first = [(l, t) for t in range(3) for l in range(layers)] + [(layers, 3)]
+    second = [(l, t) for t in range(2) for l in range(layers)] + [(layers, 2)]
+    assert log["starts"] == first + second
+    assert log["done"] == 2

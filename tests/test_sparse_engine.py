@@ -1,0 +1,169 @@
+"""The spike-sparse engine against its golden twin, in the Amaranth simulator and Verilator."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from hw.program import _chunked, _rows
+from hw.sparse_engine import SparseEngine
+from pymodel.golden import contract
+from pymodel.golden.sparse_engine import chunk_results, walk_cycles
+from sim import engine_job, pysim
+from sim.compare import first_mismatch
+from sim.streams import PATTERNS
+
+
+def make_layers(lanes, seed=0):
+    """Layers of several shapes in one weight memory, like a compiled program."""
+    rng = np.random.default_rng(seed)
+    shapes = [(24, 2 * lanes + 3, True), (20, lanes, False), (7, 3, False), (24, 1, True)]
+    layers, weight_rows, bias_rows = [], [], []
+    weight_base = bias_base = 0
+    for c_in, c_out, wide in shapes:
+        weights = rng.integers(-127, 128, size=(c_in, c_out))
+        bias = rng.integers(-3000, 3000, size=c_out)
+        rows, biases = _rows(weights, lanes), _chunked(bias, lanes)
+        layers.append({"c_in": c_in, "c_out": c_out, "wide": wide, "weights": weights,
+                       "bias": bias, "weight_base": weight_base, "bias_base": bias_base,
+                       "chunks": len(biases)})
+        weight_rows.append(rows)
+        bias_rows.append(biases)
+        weight_base += len(rows)
+        bias_base += len(biases)
+    return layers, np.concatenate(weight_rows), np.concatenate(bias_rows)
+
+
+def vectors_for(layer, entries, rng, spike_levels=3):
+    """Edge cases, then random vectors; entries past c_in hold junk the engine must ignore."""
+    top = contract.FEATURE_MAX if layer["wide"] else spike_levels
+    c_in = layer["c_in"]
+    cases = [np.zeros(c_in), np.full(c_in, top), np.eye(c_in)[c_in - 1] * top,
+             np.eye(c_in)[0]]
+    worst = np.where(layer["weights"][:, 0] > 0, top, 0)       # drives output 0 to its max
+    cases += [worst, top - worst]
+    cases += [rng.integers(0, top + 1, c_in) * (rng.random(c_in) < 0.3) for _ in range(4)]
+    out = []
+    for case in cases:
+        vector = rng.integers(0, 256, entries)                   # junk past c_in
+        vector[:c_in] = case
+        out.append(vector.astype(np.int64))
+    return out
+
+
+ENTRIES = 24
+
+
+def make_engine(lanes, weight_rows, bias_rows, layers):
+    worst = max(contract.accumulator_bits(l["weights"], l["bias"],
+                                          255 if l["wide"] else 3) for l in layers)
+    return SparseEngine(lanes=lanes, entries=ENTRIES, spike_bits=2, accumulator_bits=worst,
+                        bias_bits=13, weight_rows=weight_rows, bias_rows=bias_rows,
+                        max_chunks=max(l["chunks"] for l in layers))
+
+
+def make_jobs(lanes, layers, seed):
+    jobs = []
+    rng = np.random.default_rng(seed + 1)
+    for layer in layers:
+        for vector in vectors_for(layer, ENTRIES, rng):
+            factors = vector[:layer["c_in"]]
+            jobs.append({
+                "layer": {k: int(layer[k]) for k in ("c_in", "chunks", "weight_base",
+                                                      "bias_base", "wide")},
+                "vector": vector.tolist(),
+                "expected": chunk_results(factors, layer["weights"], layer["bias"], lanes),
+                "events": int(np.count_nonzero(factors)),
+                "walk_cycles": walk_cycles(factors, layer["c_out"], lanes),
+            })
+    return jobs
+
+
+def build(lanes, seed=0):
+    layers, weight_rows, bias_rows = make_layers(lanes, seed)
+    return make_engine(lanes, weight_rows, bias_rows, layers), make_jobs(lanes, layers, seed)
+
+
+def run_pysim(engine, jobs, ready="full"):
+    """Run every job back to back; return (results per job, cycles per job, events per job)."""
+    got, cycles, events = [], [], []
+
+    async def testbench(ctx):
+        readiness = itertools.cycle(PATTERNS[ready])
+        for job in jobs:
+            ctx.set(engine.layer, job["layer"])
+            ctx.set(engine.vector, job["vector"])
+            ctx.set(engine.start, 1)
+            await ctx.tick()
+            ctx.set(engine.start, 0)
+            chunks, elapsed = [], 1
+            while True:
+                take = next(readiness)
+                ctx.set(engine.o.ready, take)
+                _, _, valid, payload = await ctx.tick().sample(engine.o.valid, engine.o.payload)
+                elapsed += 1
+                if valid and take:
+                    chunks.append(pysim.to_python(payload))
+                    if payload.last:
+                        break
+            ctx.set(engine.o.ready, 0)
+            got.append(chunks)
+            cycles.append(elapsed)
+            events.append(ctx.get(engine.events))
+
+    pysim.simulate(engine, testbench)
+    return got, cycles, events
+
+
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_engine_pysim_matches_golden(lanes):
+    engine, jobs = build(lanes)
+    got, cycles, events = run_pysim(engine, jobs)
+    for number, (job, chunks) in enumerate(zip(jobs, got)):
+        assert [c["chunk"] for c in chunks] == list(range(job["layer"]["chunks"]))
+        problem = first_mismatch(f"job {number} (layer {job['layer']})", job["expected"],
+                                 [c["acc"] for c in chunks])
+        assert problem is None, problem
+    # One cycle per (non-zero input, chunk) pair: the sparse bound, plus start and latency.
+    assert cycles == [job["walk_cycles"] + 1 + engine.latency for job in jobs]
+    assert events == [job["events"] for job in jobs]
+
+
+def test_engine_pysim_with_backpressure_gives_the_same_results():
+    engine, jobs = build(4, seed=7)
+    got, _, _ = run_pysim(engine, jobs, ready="sparse")
+    for job, chunks in zip(jobs, got):
+        assert [c["acc"] for c in chunks] == job["expected"]
+
+
+def test_a_shifted_weight_row_is_caught():
+    """Breaking the weight layout by one row must fail the comparison."""
+    layers, weight_rows, bias_rows = make_layers(4)
+    broken = make_engine(4, np.roll(weight_rows, 1, axis=0), bias_rows, layers)
+    jobs = make_jobs(4, layers, seed=0)
+    got, _, _ = run_pysim(broken, jobs)
+    assert any([c["acc"] for c in chunks] != job["expected"] for job, chunks in zip(jobs, got))
+
+
+def test_engine_rejects_bad_parameters():
+    rows = np.zeros((4, 4), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"weight_rows must have shape \(rows, 4\), not \(4, 3\)"):
+        SparseEngine(lanes=4, entries=8, spike_bits=2, accumulator_bits=20, bias_bits=8,
+                     weight_rows=np.zeros((4, 3)), bias_rows=rows, max_chunks=1)
+    with pytest.raises(ValueError, match=r"weights must lie in -127\.\.127"):
+        SparseEngine(lanes=4, entries=8, spike_bits=2, accumulator_bits=20, bias_bits=8,
+                     weight_rows=rows - 128, bias_rows=rows, max_chunks=1)
+    with pytest.raises(ValueError, match="biases need more than bias_bits=4 bits"):
+        SparseEngine(lanes=4, entries=8, spike_bits=2, accumulator_bits=20, bias_bits=4,
+                     weight_rows=rows, bias_rows=rows + 100, max_chunks=1)
+    with pytest.raises(ValueError, match=r"spike_bits must be an integer in 1\.\.3, not 4"):
+        SparseEngine(lanes=4, entries=8, spike_bits=4, accumulator_bits=20, bias_bits=8,
+                     weight_rows=rows, bias_rows=rows, max_chunks=1)
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_engine_verilator_matches_golden(lanes):
+    engine, jobs = build(lanes)
+    result = engine_job.run_verilator(engine, jobs, ready="idle_1_in_4")
+    assert result["jobs"] == len(jobs)
