@@ -231,7 +231,7 @@ def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
                   "train_accuracy": correct / len(order), "seconds": round(seconds, 2)}
         state["history"].append(record)
         state["epoch"] += 1
-        bar.set_postfix(phase=state["phase"], loss=f"{record['loss']:.3f}",
+        bar.set_postfix(refresh=False, phase=state["phase"], loss=f"{record['loss']:.3f}",
                         acc=f"{record['train_accuracy']:.3f}")
         bar.update(1)
         _save_checkpoint(checkpoint, {

@@ -15,7 +15,12 @@ COMMANDS = {
     "train": ("scripts.train", "train the spiking transformer and export a model file"),
     "eval": ("scripts.eval", "accuracy of a model file on a data split (golden model)"),
     "report": ("scripts.report", "accuracy, plots, spike density, synaptic ops and energy"),
-    "verilog": ("scripts.verilog", "write Verilog and a parameter JSON to a folder"),
+    "simulate": ("scripts.simulate", "the RTL under Verilator against the golden model, "
+                                     "with cycles per inference"),
+    "verilog": ("scripts.verilog", "write the core's Verilog and a parameter JSON to a folder"),
+    "synth": ("scripts.synth", "Yosys resource report of the core for an Artix-7 part"),
+    "board": ("scripts.board", "Vivado build plan for an Arty A7 board"),
+    "host": ("scripts.host", "classify WAV files on a board over its serial port"),
 }
 
 

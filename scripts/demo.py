@@ -1,39 +1,48 @@
-"""``qkspike demo``: generate the neuron array, simulate it in Verilator and the Amaranth
-simulator, and check both against the golden model bit for bit."""
+"""``qkspike demo``: the shipped model on the shipped FSDD test clips, through the golden
+model (all clips) and the RTL under Verilator (a sample, or all), with cycles per inference."""
 
 from __future__ import annotations
 
-import time
+import numpy as np
 
-from hw.neuron import NeuronArray
-from pymodel.golden.neuron import NeuronParams
-from sim import neuron_job
+from pymodel import modelfile
+from pymodel.datasets import shipped_fsdd_test
+from pymodel.evaluate import extract_features, golden_results
+from sim.simulate import CLOCK_MHZ, simulate_clips
+
+from .cli import UsageError
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--lanes", type=int, default=8, help="P (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="stimulus seed (default: 0)")
+    parser.add_argument("--rtl-clips", type=int, default=30,
+                        help="clips to run through the RTL, spread over the split; 300 for "
+                             "all (default: %(default)s)")
+    parser.add_argument("--lanes", type=int, default=16, help="P (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
-    params = NeuronParams([1, 7, 3, 50, 12, 9, 2, 31, 5, 6, 4] * 3, levels=3, leak_shift=2,
-                          reset="soft", state_bits=12)
-    array = NeuronArray(params, lanes=args.lanes, input_bits=10)
-    job = neuron_job.neuron_job(array, neuron_job.neuron_stimulus(array, seed=args.seed))
-    vectors = sum(len(u["expected"]) for u in job["utterances"])
-    print(f"neuron array: {params.channels} neurons, P={array.lanes}, D={params.levels}, "
-          f"soft reset, leak shift {params.leak_shift}; {vectors} chunk vectors of stimulus")
+    if not 1 <= args.rtl_clips <= 300:
+        raise UsageError("--rtl-clips must be in 1..300")
+    model = modelfile.load()
+    clips = shipped_fsdd_test().split("test")
+    data = extract_features(clips, model.frontend, progress=not args.no_progress)
+    results = golden_results(model, data.features, progress=not args.no_progress)
+    golden_accuracy = np.mean([r.predicted for r in results] == data.labels)
+    print(f"model {model.path.name}: {model.summary()['weights']} int8 weights, "
+          f"{model.config.blocks} blocks, {model.config.channels} channels")
+    print(f"golden model (integers only): {100 * golden_accuracy:.2f} % on all "
+          f"{len(data.labels)} FSDD test clips")
 
-    started = time.monotonic()
-    problem = neuron_job.run_pysim(array, job)
-    print(f"Amaranth simulator: {'MISMATCH: ' + problem if problem else 'bit-exact'} "
-          f"({time.monotonic() - started:.1f} s)")
-
-    build = neuron_job.build_neuron_array(array)
-    print(f"Verilator build: {'built' if build.built_now else 'cached'} "
-          f"({build.build_seconds:.1f} s) in {build.directory}")
-    started = time.monotonic()
-    result = neuron_job.run_verilator(array, job, quiet=True)
-    print(f"Verilator + cocotb: bit-exact on {result['chunks']} chunk vectors "
-          f"({time.monotonic() - started:.1f} s)")
-    return 1 if problem else 0
+    picks = np.linspace(0, len(data.labels) - 1, args.rtl_clips).round().astype(int)
+    result = simulate_clips(model, data.features[picks], data.labels[picks],
+                            [data.paths[i] for i in picks], lanes=args.lanes,
+                            progress=not args.no_progress)
+    print(f"RTL (Verilator, P={args.lanes}): {result['bit_exact']}/{result['clips']} clips "
+          f"bit-exact with the golden model, accuracy {100 * result['accuracy']:.2f} %")
+    print(f"cycles per inference: mean {result['cycles_mean']:.0f}, max {result['cycles_max']} "
+          f"= {result['latency_us_at_100mhz']:.0f} us at {CLOCK_MHZ:.0f} MHz; sparse bound "
+          f"{result['bound_mean']:.0f}, dense {result['dense_mean']:.0f}")
+    for mismatch in result["mismatches"]:
+        print(f"MISMATCH {mismatch['path']}: {mismatch['problem']}")
+    return 0 if result["bit_exact"] == result["clips"] else 1

@@ -1,31 +1,73 @@
-"""``qkspike verilog``: write a block's Verilog and its parameters to a folder."""
+"""``qkspike verilog``: the full core (or the standalone neuron array) as one Verilog file,
+with a JSON of its parameters."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from amaranth.back import verilog
 
+from hw.core import Core
 from hw.neuron import NeuronArray
+from pymodel import modelfile
 from pymodel.golden.neuron import NeuronParams
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    parser.add_argument("--block", choices=["neuron-array"], default="neuron-array",
-                        help="which design to write (default: %(default)s)")
-    parser.add_argument("--lanes", type=int, default=8, help="P, lanes (default: %(default)s)")
-    parser.add_argument("--channels", type=int, default=64,
-                        help="neurons in the array (default: %(default)s)")
-    parser.add_argument("--levels", type=int, default=3, help="D (default: %(default)s)")
-    parser.add_argument("--reset", choices=["soft", "hard"], default="soft")
-    parser.add_argument("--leak-shift", type=int, default=2,
-                        help="k in v - (v >> k); -1 for no leak (default: %(default)s)")
-    parser.add_argument("--threshold", type=int, default=64,
-                        help="threshold of every channel (default: %(default)s)")
-    parser.add_argument("--state-bits", type=int, default=16, help="(default: %(default)s)")
-    parser.add_argument("--input-bits", type=int, default=16, help="(default: %(default)s)")
+    parser.add_argument("--block", choices=["core", "neuron-array"], default="core",
+                        help="what to write (default: %(default)s)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model file for the core (default: the shipped model)")
+    parser.add_argument("--lanes", type=int, default=16, help="P (default: %(default)s)")
+    array = parser.add_argument_group("neuron-array options")
+    array.add_argument("--channels", type=int, default=64, help="(default: %(default)s)")
+    array.add_argument("--levels", type=int, default=3, help="D (default: %(default)s)")
+    array.add_argument("--reset", choices=["soft", "hard"], default="soft")
+    array.add_argument("--leak-shift", type=int, default=2,
+                       help="k in v - (v >> k); -1 for no leak (default: %(default)s)")
+    array.add_argument("--threshold", type=int, default=64, help="(default: %(default)s)")
+    array.add_argument("--state-bits", type=int, default=16, help="(default: %(default)s)")
+    array.add_argument("--input-bits", type=int, default=16, help="(default: %(default)s)")
+
+
+def core_parameters(core: Core) -> dict:
+    """What a user of the Verilog needs to know: ports, widths, memories, program, counters."""
+    program = core.program
+    descriptors = []
+    for d in program.descriptors:
+        entry = asdict(d)
+        entry["source"], entry["post"] = d.source.name, d.post.name
+        descriptors.append(entry)
+    return {
+        "design": "qkspike_core", "model": str(core.model.path), "lanes": core.lanes,
+        "classes": list(core.model.config.classes), "widths": program.widths,
+        "sizes": program.sizes,
+        "memory_bits": {
+            "weights": int(program.weight_rows.size * 8),
+            "biases": int(program.bias_rows.size * program.widths["bias"]),
+            "thresholds": int(program.threshold_rows.size * program.widths["threshold"]),
+            "neuron_state": int(program.threshold_rows.size * program.widths["state"]),
+            "residual": int(program.sizes["residual_rows"] * core.lanes *
+                            program.widths["residual"]),
+        },
+        "layer_overhead_cycles": core.layer_overhead, "head_overhead_cycles": core.head_overhead,
+        "stats": core.stats, "program": descriptors,
+        "ports": {"i": "feature bytes: i__payload = {last, data[7:0]}",
+                  "o": "logits: o__payload = {last, index, logit}",
+                  "stat_select/stat_value": "counter index -> 32-bit value (see stats)"},
+    }
+
+
+def write_core(model_path, lanes: int, out: Path) -> dict:
+    core = Core(modelfile.load(model_path), lanes=lanes)
+    info = core_parameters(core)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "qkspike_core.v").write_text(verilog.convert(core, name="qkspike_core"))
+    (out / "qkspike_core.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
 
 
 def write_neuron_array(args) -> dict:
@@ -34,20 +76,26 @@ def write_neuron_array(args) -> dict:
                           reset=args.reset, state_bits=args.state_bits)
     array = NeuronArray(params, lanes=args.lanes, input_bits=args.input_bits)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "neuron_array.v"
-    path.write_text(verilog.convert(array, name="neuron_array"))
-    info = {"design": "neuron_array", "verilog": path.name, "lanes": array.lanes,
-            "channels": params.channels, "chunks": array.chunks, "levels": params.levels,
-            "reset": params.reset.value, "leak_shift": params.leak_shift,
-            "state_bits": params.state_bits, "input_bits": array.input_bits,
-            "spike_bits": params.spike_bits, "latency_cycles": array.latency}
+    (args.out / "neuron_array.v").write_text(verilog.convert(array, name="neuron_array"))
+    info = {"design": "neuron_array", "lanes": array.lanes, "channels": params.channels,
+            "chunks": array.chunks, "levels": params.levels, "reset": params.reset.value,
+            "leak_shift": params.leak_shift, "state_bits": params.state_bits,
+            "input_bits": array.input_bits, "spike_bits": params.spike_bits,
+            "latency_cycles": array.latency}
     (args.out / "neuron_array.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 
 
 def run(args) -> int:
-    info = write_neuron_array(args)
-    print(f"wrote {args.out / info['verilog']} and {args.out / 'neuron_array.json'}: "
-          f"{info['channels']} neurons, P={info['lanes']}, D={info['levels']}, "
-          f"latency {info['latency_cycles']} cycles")
+    if args.block == "neuron-array":
+        info = write_neuron_array(args)
+        print(f"wrote {args.out / 'neuron_array.v'} and neuron_array.json: "
+              f"{info['channels']} neurons, P={info['lanes']}, D={info['levels']}, "
+              f"latency {info['latency_cycles']} cycles")
+        return 0
+    info = write_core(args.model, args.lanes, args.out)
+    bits = info["memory_bits"]
+    print(f"wrote {args.out / 'qkspike_core.v'} and qkspike_core.json: P={info['lanes']}, "
+          f"{len(info['program'])} layers, {bits['weights']} weight bits, accumulators "
+          f"{info['widths']['accumulator']} bits")
     return 0

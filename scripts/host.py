@@ -1,0 +1,68 @@
+"""``qkspike host``: classify WAV files on a board over its serial port."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pymodel import modelfile
+from pymodel.audio import AudioError, read_wav
+from pymodel.frontend import features
+from pymodel.golden.link import BoardClient, LinkError
+
+from .cli import UsageError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("wavs", nargs="+", type=Path, help="clips to classify")
+    parser.add_argument("--port", required=True,
+                        help="serial device of the board, e.g. /dev/ttyUSB1 (Arty A7: the "
+                             "second FTDI channel)")
+    parser.add_argument("--baud", type=int, default=115200, help="(default: %(default)s)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="the model the board was built with (default: the shipped one)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds to wait for a reply (default: %(default)s)")
+
+
+def open_port(port: str, baud: int, timeout: float):
+    """The serial port (pyserial); tests replace this with a software board."""
+    import serial
+    try:
+        return serial.Serial(port, baud, timeout=timeout)
+    except serial.SerialException as error:
+        raise UsageError(f"cannot open {port}: {error}") from None
+
+
+def run(args) -> int:
+    model = modelfile.load(args.model)
+    classes = model.config.classes
+    board = BoardClient(open_port(args.port, args.baud, args.timeout), classes=len(classes))
+    try:
+        info = board.info()
+    except LinkError as error:
+        raise UsageError(f"{args.port}: {error}") from None
+    expected = (len(classes), model.config.frames, model.config.n_mels)
+    if (info.classes, info.frames, info.mels) != expected:
+        raise UsageError(f"the board runs a model with {info.classes} classes, {info.frames} "
+                         f"frames x {info.mels} bands, not this model's {expected}")
+    print(f"board: protocol {info.version}, P={info.lanes}, {info.classes} classes")
+    failures = 0
+    for path in args.wavs:
+        try:
+            samples, rate = read_wav(path)
+            x = features(samples, rate, model.frontend, path=str(path))
+        except AudioError as error:
+            print(f"skipped: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        try:
+            result = board.classify(x.tobytes())
+        except LinkError as error:
+            print(f"{path}: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        print(f"{path}: class {classes[result.predicted]}  cycles {result.cycles} "
+              f"({result.cycles / 100:.0f} us at 100 MHz, {result.compute_cycles} computing)  "
+              f"logits {result.logits}")
+    return 1 if failures else 0

@@ -1,0 +1,68 @@
+"""``qkspike synth``: Yosys synth_xilinx resource report of the core for an Artix-7 part."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from hw.core import Core
+from hw.program import compile_program
+from hw.synthesis import PARTS, fits, synthesize
+from pymodel import modelfile
+
+from .cli import UsageError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model file (default: the shipped model)")
+    parser.add_argument("--part", choices=sorted(PARTS), default="xc7a35t",
+                        help="(default: %(default)s)")
+    parser.add_argument("--lanes", type=int, default=16, help="P (default: %(default)s)")
+    parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep Yosys's files here (default: a temporary folder)")
+
+
+def format_report(report: dict, lanes: int) -> str:
+    pct = report["percent"]
+    rows = [("LUT", f"{report['LUT']} ({report['LUT_memory']} as memory)", pct["LUT"]),
+            ("FF", report["FF"], pct["FF"]),
+            ("BRAM36", f"{report['BRAM36']:g} ({report['RAMB36E1']} RAMB36 + "
+                       f"{report['RAMB18E1']} RAMB18)", pct["BRAM36"]),
+            ("DSP48E1", report["DSP"], pct["DSP"])]
+    lines = [f"Yosys synth_xilinx, {report['part']}, P = {lanes}:", "",
+             "| resource | used | of the part |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {used} | {percent} % |" for name, used, percent in rows]
+    lines.append(f"| longest combinational path | {report['logic_levels']} cells | |")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    if args.lanes < 1:
+        raise UsageError("--lanes must be at least 1")
+    part = PARTS[args.part]
+    model = modelfile.load(args.model)
+    # Fail fast on the obvious: the weights alone must fit the part's block RAM.
+    weight_bits = compile_program(model, args.lanes).weight_rows.size * 8
+    if weight_bits > part.bram36 * 36 * 1024:
+        raise UsageError(f"the model's {weight_bits} weight bits do not fit the {part.name}'s "
+                         f"{part.bram36} BRAM36 ({part.bram36 * 36} kbit)")
+    core = Core(model, lanes=args.lanes)
+    print(f"synthesising the core (P={args.lanes}) for {part.name} with Yosys; "
+          f"this takes a few minutes...", flush=True)
+    report = synthesize(verilog.convert(core, name="qkspike_core"), "qkspike_core", part,
+                        workdir=args.workdir)
+    report["lanes"] = args.lanes
+    report["model"] = str(model.path)
+    print(format_report(report, args.lanes))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    over = fits(report, part)
+    if over:
+        raise UsageError(f"the core does not fit the {part.name}: {', '.join(over)}")
+    return 0

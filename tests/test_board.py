@@ -1,0 +1,67 @@
+"""The board top through its UART pins (Verilator), with the host's protocol code."""
+
+import numpy as np
+import pytest
+
+from pymodel.datasets import shipped_fsdd_test
+from pymodel.evaluate import extract_features
+from pymodel.golden import network
+from pymodel.golden.link import (CRC, Command, ErrorCode, FrameParser, Reply, decode_info,
+                                 decode_result, decode_stats, frame)
+from sim.board_job import run_board
+
+
+def test_frames_round_trip_and_checksum():
+    raw = frame(Command.LOAD, bytes(range(40)))
+    assert raw[0] == 0xA5 and raw[-1] == CRC.compute(raw[1:-1])
+    parser = FrameParser()
+    assert parser.feed(b"\x00\x13" + raw) == [(Command.LOAD, bytes(range(40)))]
+    broken = raw[:-1] + bytes([raw[-1] ^ 1])
+    assert parser.feed(broken)[0][0] is None
+
+
+def corrupted_frames(capacity):
+    """Bad input and the ERROR each must get (``None``: a normal reply to what follows)."""
+    good = frame(Command.LOAD, bytes(capacity))
+    return [
+        (good[:-1] + bytes([good[-1] ^ 0x5A]), ErrorCode.CHECKSUM),
+        (good[:50], ErrorCode.TIMEOUT),                   # truncated: stops arriving
+        (frame(Command.LOAD, bytes(10)), ErrorCode.LENGTH),
+        (frame(0x55), ErrorCode.COMMAND),                 # unknown command
+        (frame(Command.RUN), ErrorCode.NO_FEATURES),      # nothing loaded yet
+        (b"\x13\x37\x00" + frame(Command.PING), None),     # junk is skipped
+    ]
+
+
+@pytest.mark.verilator
+def test_board_uart_end_to_end_on_real_clips(shipped_model):
+    model = shipped_model
+    clips = shipped_fsdd_test().split("test")[::100]        # 3 clips, 3 speakers
+    data = extract_features(clips, model.frontend, progress=False)
+    capacity = model.config.frames * model.config.n_mels
+    bad = corrupted_frames(capacity)
+    result = run_board(model, data.features, [raw for raw, _ in bad])
+
+    for (_, error), reply, leds in zip(bad, result["corrupt"], result["leds"]):
+        if error is None:
+            assert reply["code"] == Reply.INFO
+        else:
+            assert (reply["code"], reply["payload"]) == (Reply.ERROR, bytes([error]))
+            assert leds >> 3 & 1, "the error LED must light"
+
+    info = decode_info(Reply.INFO, result["ping"]["payload"]) if result["ping"]["code"] == \
+        Reply.INFO else pytest.fail(f"PING answered {result['ping']}")
+    assert (info.classes, info.frames, info.mels, info.lanes) == (10, 100, 40, 16)
+
+    classes = len(model.config.classes)
+    for x, replies in zip(data.features, result["clips"]):
+        assert replies["load"]["code"] == Reply.ACK
+        got = decode_result(replies["run"]["code"], replies["run"]["payload"], classes)
+        golden = network.run(model, x, trace=False)
+        assert got.logits == golden.logits.tolist()
+        assert got.predicted == golden.predicted
+        assert got.cycles > got.compute_cycles > 0
+        again = decode_result(replies["read"]["code"], replies["read"]["payload"], classes)
+        assert again == got
+    stats = decode_stats(result["stats"]["code"], result["stats"]["payload"])
+    assert len(stats) == info.stats and stats[3] == model.config.steps

@@ -1,0 +1,64 @@
+"""``qkspike board`` (the Vivado build plan) and ``qkspike synth`` (Yosys resources)."""
+
+import json
+
+import pytest
+from amaranth.back import verilog
+
+from hw.core import Core
+from hw.synthesis import PARTS, Part, fits, parse_cells, synthesize
+from pymodel import modelfile
+from scripts.cli import main
+from tests.conftest import exported_random_model, small_config
+
+
+@pytest.fixture(scope="module")
+def small_model_file(tmp_path_factory):
+    _, model = exported_random_model(small_config())
+    return modelfile.save(model, tmp_path_factory.mktemp("m") / "small.npz")
+
+
+def test_board_plan_has_everything_vivado_needs(tmp_path, small_model_file, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")      # no Vivado here, whatever the machine
+    out = tmp_path / "plan"
+    assert main(["board", "--board", "arty-a7-35", "--model", str(small_model_file),
+                 "--out", str(out), "--lanes", "4"]) == 0
+    info = json.loads((out / "qkspike_board.json").read_text())
+    for name in ("qkspike.v", "qkspike.xdc", "qkspike.tcl", "build_qkspike.sh"):
+        assert name in info["files"], name
+    assert info["device"].startswith("xc7a35t")
+    xdc = (out / "qkspike.xdc").read_text()
+    for pin in ("E3", "A9", "D10", "H5"):          # clock, UART rx and tx, LED 0
+        assert pin in xdc, pin
+    design = (out / "qkspike.v").read_text()
+    # The weights are in the bitstream: the weight memory is initialised in the Verilog.
+    assert "weights" in design and "initial" in design
+    tcl = (out / "qkspike.tcl").read_text()
+    assert "add_files qkspike.v" in tcl and "read_xdc qkspike.xdc" in tcl
+    assert "write_bitstream" in tcl and "xc7a35ticsg324" in tcl
+    assert main(["board", "--model", str(small_model_file), "--out", str(out), "--lanes",
+                 "4", "--build"]) == 2
+
+
+def test_cell_counts_become_resources():
+    report = parse_cells({"LUT6": 10, "LUT2": 5, "RAM64M": 2, "SRLC32E": 3, "FDRE": 40,
+                          "FDSE": 2, "RAMB36E1": 3, "RAMB18E1": 3, "DSP48E1": 4})
+    assert report["LUT"] == 15 + 8 + 3 and report["FF"] == 42
+    assert report["BRAM36"] == 4.5 and report["DSP"] == 4
+    assert fits(report, Part("tiny", 20, 100, 10, 10)) == ["LUT 26 > 20"]
+
+
+def test_synthesis_of_a_small_core_reports_resources(tmp_path, small_model_file):
+    core = Core(modelfile.load(small_model_file), lanes=4)
+    report = synthesize(verilog.convert(core, name="qkspike_core"), "qkspike_core",
+                        PARTS["xc7a35t"], workdir=tmp_path)
+    assert report["fits"] and report["LUT"] > 100 and report["FF"] > 100
+    assert report["DSP"] >= 1                       # the 8-bit factor path
+    assert report["logic_levels"] > 0
+
+
+def test_synth_says_when_the_model_does_not_fit(small_model_file, capsys, monkeypatch):
+    import hw.synthesis as synthesis
+    monkeypatch.setitem(synthesis.PARTS, "xc7a35t", Part("xc7a35t", 20_800, 41_600, 0, 90))
+    assert main(["synth", "--model", str(small_model_file), "--lanes", "4"]) == 2
+    assert "do not fit the xc7a35t's 0 BRAM36" in capsys.readouterr().err
