@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -246,15 +246,16 @@ class LinkController(wiring.Component):
             with m.Case(Reply.ERROR):
                 m.d.comb += payload_byte.eq(error_code)
             with m.Case(Reply.RESULT, Reply.RESULT_AGAIN):
-                words = [predicted] + [logits[c] for c in range(self.classes)] + [cycles, compute]
-                word_bytes = [predicted] + [Value.cast(w).word_select(k, 8)
-                                            for w in words[1:] for k in range(4)]
-                m.d.comb += payload_byte.eq(Array(word_bytes)[position])
+                # class, then each logit, the cycles and the compute cycles as 4 bytes, LE
+                words = [logits[c] for c in range(self.classes)] + [cycles, compute]
+                result_bytes = [predicted] + [Value.cast(w).word_select(k, 8)
+                                              for w in words for k in range(4)]
+                m.d.comb += payload_byte.eq(Array(result_bytes)[position])
             with m.Case(Reply.STATS):
                 m.d.comb += [self.stat_select.eq(position[2:]),
                              payload_byte.eq(self.stat_value.word_select(position[:2], 8))]
 
-        with m.FSM() as tx_fsm:
+        with m.FSM():
             with m.State("Idle"):
                 m.d.comb += tx_idle.eq(1)
                 with m.If(send):

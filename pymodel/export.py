@@ -13,7 +13,6 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from . import modelfile
 from .frontend import FrontendConfig
 from .model import QKSpikeNet, integer_forward
 from .modelfile import IntegerModel, Layer, group_names, layer_names

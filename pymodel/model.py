@@ -296,7 +296,8 @@ def _forward(config: ModelConfig, p: dict, x: torch.Tensor, *, integer: bool,
             mask_exact = (head_sum >= config.theta_attn).to(q.dtype)
             mask = _ste(mask_exact, torch.clamp(head_sum - config.theta_attn + 1.0, 0.0, 1.0))
             k_masked = k * mask.repeat_interleave(c // heads, dim=1)
-            r = residual(r, k_masked @ p[f"{key}_o.w"] + p[f"{key}_o.b"], p.get(f"{key}_o.shift", 0))
+            r = residual(r, k_masked @ p[f"{key}_o.w"] + p[f"{key}_o.b"],
+                         p.get(f"{key}_o.shift", 0))
             a2, v[f"{key}_mlp_in"] = neuron("mlp_in", v.get(f"{key}_mlp_in", state("c", c)),
                                             r, p[f"{key}_mlp_in.theta"])
             hid, v[f"{key}_hidden"] = neuron("hidden", v.get(f"{key}_hidden",

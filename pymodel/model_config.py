@@ -1,4 +1,4 @@
-"""Architecture and integer widths of the spiking transformer: torch-free, stored in the model file."""
+"""Architecture and integer widths of the spiking transformer (torch-free; in the model file)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ import numpy as np
 from .golden.network import GoldenResult, step_layers
 from .modelfile import IntegerModel, layer_shape
 
-__all__ = ["ENERGY_AC_PJ", "ENERGY_MAC_PJ", "layer_statistics", "energy", "build_report",
+__all__ = ["ENERGY_AC_PJ", "ENERGY_MAC_PJ", "layer_statistics", "energy", "memory_bits",
+           "build_report",
            "format_table", "plot_confusion", "plot_raster", "plot_density", "write_report"]
 
 ENERGY_AC_PJ = 0.9
@@ -68,6 +69,37 @@ def energy(model: IntegerModel, stats: dict) -> dict:
             "snn_uj": snn_uj, "ann_uj": ann_uj, "ann_over_snn": ann_uj / snn_uj if snn_uj else None}
 
 
+#: One Artix-7 block RAM (RAMB36E1): 36 kbit including the parity bits.
+BRAM36_BITS = 36 * 1024
+XC7A35T_BRAM36 = 50
+
+
+def memory_bits(model: IntegerModel) -> dict:
+    """What the model keeps in memory on the FPGA, in bits, against the xc7a35t's block RAM.
+
+    Weights are int8; biases, thresholds and neuron states are stored at the widths the
+    model needs (the core's layout pads rows to its lane count; ``qkspike verilog``'s JSON
+    gives the padded figures for a given ``P``).
+    """
+    from .golden import contract
+
+    biases = np.concatenate([layer.bias for layer in model.layers.values()])
+    thresholds = np.concatenate(list(model.thresholds.values()))
+    bits = {
+        "weights": int(sum(layer.weight.size for layer in model.layers.values()) *
+                       contract.WEIGHT_BITS),
+        "biases": int(biases.size * contract.signed_bits(biases.min(), biases.max())),
+        "thresholds": int(thresholds.size * contract.unsigned_bits(thresholds.max())),
+        "neuron_state": int(thresholds.size * model.config.state_bits),
+        "residual": int(model.config.channels * model.config.residual_bits),
+    }
+    total = sum(bits.values())
+    bits["total"] = total
+    bits["bram36_equivalent"] = round(total / BRAM36_BITS, 2)
+    bits["share_of_xc7a35t_bram"] = round(total / (BRAM36_BITS * XC7A35T_BRAM36), 3)
+    return bits
+
+
 def build_report(model: IntegerModel, evaluation: dict) -> dict:
     results = evaluation["_results"]
     stats = layer_statistics(model, results)
@@ -82,6 +114,7 @@ def build_report(model: IntegerModel, evaluation: dict) -> dict:
         "confusion": evaluation["confusion"],
         "layers": stats,
         "energy": energy(model, stats),
+        "memory_bits": memory_bits(model),
         "bad_files": evaluation["bad_files"],
         "summary": model.summary(),
     }
@@ -105,7 +138,11 @@ def format_table(report: dict) -> str:
               f"{e['snn_accumulates']:.0f} AC) |",
               f"| same-shape ANN energy / inference | {e['ann_uj']:.3f} uJ "
               f"({e['ann_macs']:.0f} MAC) |",
-              f"| ANN / SNN energy | {e['ann_over_snn']:.2f} x |", "",
+              f"| ANN / SNN energy | {e['ann_over_snn']:.2f} x |",
+              f"| weights + state in memory | {report['memory_bits']['total']} bits = "
+              f"{report['memory_bits']['bram36_equivalent']} BRAM36 "
+              f"({100 * report['memory_bits']['share_of_xc7a35t_bram']:.0f} % of the xc7a35t's "
+              f"50) |", "",
               "| layer | C_in -> C_out | non-zero inputs / step | density | "
               "synaptic ops / inference |",
               "| --- | --- | --- | --- | --- |"]

@@ -36,7 +36,9 @@ def format_report(report: dict, lanes: int) -> str:
     lines = [f"Yosys synth_xilinx, {report['part']}, P = {lanes}:", "",
              "| resource | used | of the part |", "| --- | --- | --- |"]
     lines += [f"| {name} | {used} | {percent} % |" for name, used, percent in rows]
-    lines.append(f"| longest combinational path | {report['logic_levels']} cells | |")
+    lines.append(f"| longest combinational path | {report['logic_levels']} cells: "
+                 f"{report['logic_levels_lut']} LUT/mux + {report['logic_levels_carry4']} "
+                 f"CARRY4 | |")
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from amaranth import ResetInserter, Signal
 from amaranth.back import verilog
 
 from hw.core import Core
-from hw.program import Post, Program
+from hw.program import Program
 from pymodel.golden import network
 from pymodel.modelfile import IntegerModel
 

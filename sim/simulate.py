@@ -8,7 +8,7 @@ per-layer trace and its event counters all equal the golden model's.
 from __future__ import annotations
 
 import time
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm

@@ -59,8 +59,10 @@ def shipped_model():
 
 
 NEURON_VARIANTS = {
-    "multilevel-soft-leak": {"attn_in": NeuronConfig(3, 1, "soft"), "qk": NeuronConfig(1, 1, "soft"),
-                             "mlp_in": NeuronConfig(3, 2, "soft"), "hidden": NeuronConfig(2, 1, "soft"),
+    "multilevel-soft-leak": {"attn_in": NeuronConfig(3, 1, "soft"),
+                             "qk": NeuronConfig(1, 1, "soft"),
+                             "mlp_in": NeuronConfig(3, 2, "soft"),
+                             "hidden": NeuronConfig(2, 1, "soft"),
                              "head": NeuronConfig(3, 1, "soft")},
     "binary-hard-noleak": {"attn_in": NeuronConfig(1, None, "hard"),
                            "qk": NeuronConfig(1, None, "hard"),

@@ -1,6 +1,5 @@
 """The board top through its UART pins (Verilator), with the host's protocol code."""
 
-import numpy as np
 import pytest
 
 from pymodel.datasets import shipped_fsdd_test

@@ -2,10 +2,9 @@
 
 import pytest
 
-from pymodel import modelfile
 from pymodel.datasets import shipped_fsdd_test
 from pymodel.golden.link import (BoardClient, Command, ErrorCode, GoldenBoard, LinkError,
-                                 Reply, frame)
+                                 Reply)
 from scripts import host
 from scripts.cli import main
 

@@ -1,6 +1,5 @@
 """The layer sequencer against the golden layer order, with a stand-in engine."""
 
-import itertools
 
 import numpy as np
 import pytest

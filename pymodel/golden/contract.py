@@ -46,7 +46,8 @@ __all__ = [
     "COUNT_MAX", "MAX_LEAK_SHIFT", "MAX_RESCALE_SHIFT", "ResetMode",
     "signed_bits", "unsigned_bits", "saturate", "rescale", "leak", "neuron_step",
     "spike_bits", "sparse_accumulate", "accumulator_bounds", "accumulator_bits",
-    "accumulator_bits_for", "state_bounds", "state_bits_for", "neuron_input_bits", "residual_add", "qk_token_mask", "apply_token_mask", "count_add",
+    "accumulator_bits_for", "state_bounds", "state_bits_for", "neuron_input_bits",
+    "residual_add", "qk_token_mask", "apply_token_mask", "count_add",
     "argmax_lowest",
 ]
 
