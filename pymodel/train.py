@@ -139,6 +139,16 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     temporary.replace(path)   # never a half-written checkpoint
 
 
+def _end_float_phase(net: QKSpikeNet, train_split: LoadedSplit, frontend: FrontendConfig,
+                     state: dict) -> None:
+    """Keep the float weights and fix the integer grid from 512 clean training clips."""
+    state["float_state"] = copy.deepcopy(net.state_dict())
+    clean, _ = featurize(train_split, frontend)
+    calibration = net.calibrate(torch.from_numpy(clean[:512].astype(np.float32)))
+    calibration["exponent_list"] = [int(e) for e in net.exponents]
+    state["calibration"] = calibration
+
+
 def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
           config: TrainConfig, checkpoint: Path, *, resume: bool = False,
           progress: bool = True, log: Callable[[str], None] = print,
@@ -195,13 +205,10 @@ def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
     while state["epoch"] < total_epochs:
         epoch = state["epoch"]
         if state["phase"] == "float" and epoch >= config.float_epochs:
-            state["float_state"] = copy.deepcopy(net.state_dict())
-            clean, _ = featurize(train_split, frontend)
-            calib = net.calibrate(torch.from_numpy(clean[:512].astype(np.float32)))
-            calib["exponent_list"] = [int(e) for e in net.exponents]
-            state["calibration"] = calib
+            _end_float_phase(net, train_split, frontend, state)
             state["phase"] = "integer"
             optimizer, scheduler = make_optimizer("integer")
+            calib = state["calibration"]
             log(f"calibrated integer grid: residual fraction bits "
                 f"{calib['residual_fraction_bits']}, exponents {calib['exponents']}")
         started = time.monotonic()
@@ -234,6 +241,10 @@ def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
         bar.set_postfix(refresh=False, phase=state["phase"], loss=f"{record['loss']:.3f}",
                         acc=f"{record['train_accuracy']:.3f}")
         bar.update(1)
+        if not progress:  # a log file or CI: one line per epoch instead of a bar
+            log(f"epoch {record['epoch']}/{total_epochs} ({record['phase']}): "
+                f"loss {record['loss']:.3f}, train accuracy {record['train_accuracy']:.3f}, "
+                f"{record['seconds']:.0f} s")
         _save_checkpoint(checkpoint, {
             "model_config": model_config.to_dict(), "train_config": asdict(config),
             "state": state, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
@@ -242,11 +253,7 @@ def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
             on_epoch_end(record)
     bar.close()
     if state["phase"] == "float":  # no QAT epochs asked for: calibrate at the end
-        state["float_state"] = copy.deepcopy(net.state_dict())
-        clean, _ = featurize(train_split, frontend)
-        calib = net.calibrate(torch.from_numpy(clean[:512].astype(np.float32)))
-        calib["exponent_list"] = [int(e) for e in net.exponents]
-        state["calibration"] = calib
+        _end_float_phase(net, train_split, frontend, state)
     return {"net": net, "float_state": state["float_state"], "calibration": state["calibration"],
             "history": state["history"], "train_seconds": state["seconds"],
             "skipped": train_split.bad}

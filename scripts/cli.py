@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Line by line even into a file or a pipe, so that a log of a long run is never
+    # behind (and nothing is lost if the run is killed).
+    sys.stdout.reconfigure(line_buffering=True)
     try:
         return importlib.import_module(args.module).run(args) or 0
     except (UsageError, FileNotFoundError, ValueError) as error:

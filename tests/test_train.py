@@ -83,6 +83,9 @@ def test_train_and_eval_commands(tmp_path, capsys):
     # The CLI trains the full-size network; one epoch of each phase keeps this short.
     assert main(["train", "--data", str(data), "--out", str(out), "--float-epochs", "1",
                  "--qat-epochs", "1", "--no-progress", "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    # Without bars (a log file, CI) every epoch still says where training stands.
+    assert "epoch 1/2 (float): loss " in printed and "epoch 2/2 (integer): loss " in printed
     model = modelfile.load(out)
     assert model.metadata["test"]["torch_equal_clips"] == model.metadata["test"]["clips"] == 30
     assert main(["eval", "--model", str(out), "--data", str(data), "--json",
