@@ -1,11 +1,13 @@
 """``qkspike board`` (the Vivado build plan) and ``qkspike synth`` (Yosys resources)."""
 
 import json
+import re
 
 import pytest
 from amaranth.back import verilog
 
 from hw.core import Core
+from hw.program import compile_program
 from hw.synthesis import PARTS, Part, fits, parse_cells, synthesize
 from pymodel import modelfile
 from scripts.cli import main
@@ -31,8 +33,14 @@ def test_board_plan_has_everything_vivado_needs(tmp_path, small_model_file, monk
     for pin in ("E3", "A9", "D10", "H5"):          # clock, UART rx and tx, LED 0
         assert pin in xdc, pin
     design = (out / "qkspike.v").read_text()
-    # The weights are in the bitstream: the weight memory is initialised in the Verilog.
-    assert "weights" in design and "initial" in design
+    # The weights are in the bitstream: every row of the model's weight memory is in the
+    # Verilog's initial values, lane 0 in the low byte.
+    rows = compile_program(modelfile.load(small_model_file), 4).weight_rows
+    initial = {int(index): int(value, 16 if base == "h" else 10) for index, base, value in
+               re.findall(r"\bweights\[(\d+)\] = 32'([hd])([0-9a-fA-F]+);", design)}
+    for index, row in enumerate(rows):
+        word = sum((int(w) & 0xFF) << (8 * lane) for lane, w in enumerate(row))
+        assert initial.get(index) == word, f"weight row {index}"
     tcl = (out / "qkspike.tcl").read_text()
     assert "add_files qkspike.v" in tcl and "read_xdc qkspike.xdc" in tcl
     assert "write_bitstream" in tcl and "xc7a35ticsg324" in tcl
