@@ -51,7 +51,7 @@ class SpikeCounts(wiring.Component):
         self.channels = channels
         self.lanes = lanes
         self.spike_bits = spike_bits
-        self.chunks = -(-channels // lanes)
+        self.chunks = contract.lane_chunks(channels, lanes)
         super().__init__({
             "add": In(1),
             "chunk": In(range(max(2, self.chunks))),
@@ -118,7 +118,7 @@ class LogitsOutput(wiring.Component):
         self.classes = classes
         self.lanes = lanes
         self.accumulator_bits = accumulator_bits
-        self.chunks = -(-classes // lanes)
+        self.chunks = contract.lane_chunks(classes, lanes)
         self.o_shape = logit_layout(accumulator_bits, classes)
         super().__init__({
             "write": In(1),

@@ -177,7 +177,7 @@ class NeuronArray(wiring.Component):
         self.params = params
         self.lanes = lanes
         self.input_bits = input_bits
-        self.chunks = -(-params.channels // lanes)
+        self.chunks = contract.lane_chunks(params.channels, lanes)
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(signed(input_bits), lanes))),
             "o": Out(stream.Signature(data.ArrayLayout(unsigned(params.spike_bits), lanes))),

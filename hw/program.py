@@ -105,17 +105,10 @@ class Program:
 def _rows(matrix: np.ndarray, lanes: int) -> np.ndarray:
     """(C_in, C_out) -> chunk-major rows of ``lanes``: (chunks * C_in, lanes), zero padded."""
     c_in, c_out = matrix.shape
-    chunks = -(-c_out // lanes)
+    chunks = contract.lane_chunks(c_out, lanes)
     padded = np.zeros((c_in, chunks * lanes), dtype=np.int64)
     padded[:, :c_out] = matrix
     return padded.reshape(c_in, chunks, lanes).transpose(1, 0, 2).reshape(chunks * c_in, lanes)
-
-
-def _chunked(vector: np.ndarray, lanes: int, fill: int = 0) -> np.ndarray:
-    chunks = -(-len(vector) // lanes)
-    padded = np.full(chunks * lanes, fill, dtype=np.int64)
-    padded[:len(vector)] = vector
-    return padded.reshape(chunks, lanes)
 
 
 def compile_program(model: IntegerModel, lanes: int, *,
@@ -135,7 +128,7 @@ def compile_program(model: IntegerModel, lanes: int, *,
         neuron_bases[group] = row
         # Padding lanes get the largest threshold; their spikes are never read.
         theta = model.thresholds[group]
-        threshold_chunks.append(_chunked(theta, lanes, fill=int(theta.max())))
+        threshold_chunks.append(contract.split_into_lanes(theta, lanes, fill=int(theta.max())))
         row += threshold_chunks[-1].shape[0]
     thresholds = np.concatenate(threshold_chunks)
 
@@ -151,7 +144,7 @@ def compile_program(model: IntegerModel, lanes: int, *,
         rows = _rows(layer.weight, lanes)
         chunks = rows.shape[0] // c_in
         weights.append(rows)
-        biases.append(_chunked(layer.bias, lanes))
+        biases.append(contract.split_into_lanes(layer.bias, lanes))
         kind = name.split("_", 1)[1] if name.startswith("b") else name
         if name == "enc":
             source, post, group = Source.FEATURES, Post.RESIDUAL_REPLACE, "b0_attn_in"
@@ -200,7 +193,7 @@ def compile_program(model: IntegerModel, lanes: int, *,
         "weight_rows": int(weight_array.shape[0]),
         "bias_rows": int(bias_array.shape[0]),
         "neuron_rows": int(thresholds.shape[0]),
-        "residual_rows": -(-cfg.channels // lanes),
+        "residual_rows": contract.lane_chunks(cfg.channels, lanes),
         "walk_entries": max(d.c_in for d in [*step, descriptors["head"]]),
         "spike_entries": max(d.c_out for d in step),
         "channels": cfg.channels,

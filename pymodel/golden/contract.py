@@ -32,6 +32,13 @@ Operations, in the order a frame meets them
     of the classifier product).
 ``argmax_lowest``
     The predicted class: the largest logit, ties to the lowest index.
+
+Lane layout
+-----------
+``lane_chunks`` / ``split_into_lanes``
+    ``C`` channels on ``P`` lanes take ``ceil(C / P)`` chunks; lane ``j`` of chunk ``c``
+    holds channel ``c*P + j``, and the last chunk is padded. The RTL's memories, the sparse
+    walk's cycle count and the golden model's cycle bound all use this layout.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ __all__ = [
     "spike_bits", "sparse_accumulate", "accumulator_bounds", "accumulator_bits",
     "accumulator_bits_for", "state_bounds", "state_bits_for", "neuron_input_bits",
     "residual_add", "qk_token_mask", "apply_token_mask", "count_add",
-    "argmax_lowest",
+    "argmax_lowest", "lane_chunks", "split_into_lanes",
 ]
 
 #: Weights are int8 and symmetric: export never produces -128, and a model file holding it
@@ -308,3 +315,17 @@ def count_add(counts, spikes):
 def argmax_lowest(logits) -> int:
     """Index of the largest logit; ties go to the lowest index (``np.argmax`` semantics)."""
     return int(np.argmax(np.asarray(logits, dtype=np.int64)))
+
+
+def lane_chunks(channels: int, lanes: int) -> int:
+    """Chunks of ``lanes`` that ``channels`` channels take: ``ceil(channels / lanes)``."""
+    return -(-channels // lanes)
+
+
+def split_into_lanes(vector, lanes: int, fill: int = 0) -> np.ndarray:
+    """``vector`` (C,) as ``(lane_chunks(C, lanes), lanes)``, the last chunk padded with
+    ``fill``."""
+    vector = np.asarray(vector, dtype=np.int64)
+    padded = np.full(lane_chunks(len(vector), lanes) * lanes, fill, dtype=np.int64)
+    padded[:len(vector)] = vector
+    return padded.reshape(-1, lanes)

@@ -59,7 +59,8 @@ class GoldenResult:
 
     def cycle_bound(self, lanes: int, shapes: dict[str, tuple[int, int]]) -> dict[str, int]:
         """Per layer, the sparse bound ``sum_steps nnz * ceil(C_out / P)``."""
-        return {name: int(self.events[name].sum()) * -(-shapes[name][1] // lanes)
+        return {name: (int(self.events[name].sum())
+                      * contract.lane_chunks(shapes[name][1], lanes))
                 for name in self.events}
 
 

@@ -22,14 +22,11 @@ def walk_order(factors) -> list[int]:
 def chunk_results(factors, weights, bias, lanes: int) -> list[list[int]]:
     """The engine's outputs: one list of ``lanes`` accumulators per chunk."""
     acc, _ = contract.sparse_accumulate(factors, weights, bias)
-    chunks = -(-len(acc) // lanes)
-    padded = np.zeros(chunks * lanes, dtype=np.int64)
-    padded[:len(acc)] = acc
-    return padded.reshape(chunks, lanes).tolist()
+    return contract.split_into_lanes(acc, lanes).tolist()
 
 
 def walk_cycles(factors, c_out: int, lanes: int) -> int:
     """Walk cycles of one layer: ``max(1, nnz)`` per chunk (an empty chunk still loads its
     bias), which is the sparse bound ``nnz * ceil(C_out / P)`` whenever ``nnz > 0``."""
     nnz = int(np.count_nonzero(factors))
-    return max(1, nnz) * -(-c_out // lanes)
+    return max(1, nnz) * contract.lane_chunks(c_out, lanes)
