@@ -135,6 +135,9 @@ def compile_program(model: IntegerModel, lanes: int, *,
     # Layers: weight and bias rows, and the descriptor of each.
     weights, biases, descriptors = [], [], {}
     weight_base = bias_base = 0
+    # The attention comparator holds thresholds up to the largest head sum + 1 only.
+    theta_attn = contract.token_mask_threshold(cfg.theta_attn, cfg.channels // cfg.heads,
+                                               cfg.neurons["qk"].levels)
     next_group = {}
     for b in range(cfg.blocks):
         next_group[f"b{b}_fc2"] = f"b{b + 1}_attn_in" if b + 1 < cfg.blocks else "head"
@@ -162,7 +165,7 @@ def compile_program(model: IntegerModel, lanes: int, *,
         fields = dict(name=name, source=source, c_in=c_in, c_out=c_out, chunks=chunks,
                       weight_base=weight_base, bias_base=bias_base,
                       wide_factors=name in ("enc", "head"), post=post,
-                      shift=layer.shift or 0, theta_attn=cfg.theta_attn)
+                      shift=layer.shift or 0, theta_attn=theta_attn)
         if group is not None:
             params = model.neuron_params(group)
             fields.update(neuron_base=neuron_bases[group], levels=params.levels,
@@ -179,9 +182,11 @@ def compile_program(model: IntegerModel, lanes: int, *,
     levels_max = max(model.neuron_params(g).levels for g in group_names(cfg))
     spike_layers = [d for d in step if d.source is not Source.FEATURES]
     widths = {
-        "accumulator": max(model.accumulator_bits(name) for name in model.layers),
-        "bias": contract.signed_bits(int(bias_array.min(initial=0)),
-                                     int(bias_array.max(initial=0))),
+        # At least 2 bits: an all-zero model needs 1, but a 1-bit signed word holds no +1
+        # and the datapath's adders (acc + 1 in the rounding, say) need the headroom.
+        "accumulator": max(2, *(model.accumulator_bits(name) for name in model.layers)),
+        "bias": max(2, contract.signed_bits(int(bias_array.min(initial=0)),
+                                            int(bias_array.max(initial=0)))),
         "threshold": contract.unsigned_bits(int(thresholds.max())),
         "state": cfg.state_bits,
         "residual": cfg.residual_bits,

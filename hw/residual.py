@@ -5,7 +5,7 @@ Golden twin: :mod:`pymodel.golden.residual`. Tests: ``tests/test_residual.py``.
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -64,12 +64,17 @@ class ResidualUpdate(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # Half of the last discarded bit: 2**(shift - 1), or nothing for shift = 0.
-        half = Signal(self.accumulator_bits + 1)
-        m.d.comb += half.eq(Mux(self.shift == 0, 0, (Const(1, 1) << self.shift) >> 1))
+        # (x + 2**(s-1)) >> s == ((x >> (s-1)) + 1) >> 1 for s >= 1 (write x = q*2**(s-1) + r
+        # with 0 <= r < 2**(s-1): both sides are floor((q+1)/2)). This form never needs the
+        # constant 2**(s-1), which for a shift beyond the accumulator's width does not fit it,
+        # and costs one narrow adder instead of an adder as wide as the shift range.
+        # shift - 1 wraps to all ones for shift = 0; that lane value is not selected then.
+        shift_less_one = Signal.like(self.shift)
+        m.d.comb += shift_less_one.eq(self.shift - 1)
         for lane in range(self.lanes):
-            rounded = Signal(signed(self.accumulator_bits + 2), name=f"rounded_{lane}")
-            m.d.comb += rounded.eq((self.acc[lane] + half) >> self.shift)
+            rounded = Signal(signed(self.accumulator_bits + 1), name=f"rounded_{lane}")
+            halved = ((self.acc[lane] >> shift_less_one) + 1) >> 1
+            m.d.comb += rounded.eq(Mux(self.shift == 0, self.acc[lane], halved))
             total = Mux(self.keep, self.residual[lane], 0) + rounded
             m.d.comb += self.result[lane].eq(saturate_expr(total, self.residual_bits))
         return m

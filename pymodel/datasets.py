@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 __all__ = ["Clip", "Dataset", "DatasetError", "SPLITS", "read_fsdd", "read_speech_commands",
            "open_dataset", "shipped_fsdd_test", "FSDD_CLASSES"]
@@ -52,6 +52,26 @@ class Dataset:
         if name not in SPLITS:
             raise DatasetError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
         return [clip for clip in self.clips if clip.split == name]
+
+
+def spread(clips: Sequence[Clip], count: int) -> list[Clip]:
+    """``count`` clips spread over classes and speakers, deterministically.
+
+    Every (class, speaker) pair gives its clips in order; the first round takes one clip of
+    each pair, classes interleaved and each class starting at another speaker, so the first
+    ten of FSDD are ten different digits from six speakers, not ten zeros.
+    """
+    speakers = sorted({clip.speaker for clip in clips})
+    rank = {speaker: number for number, speaker in enumerate(speakers)}
+    seen: dict[tuple[int, str], int] = {}
+    keyed = []
+    for position, clip in enumerate(clips):
+        turn = seen.get((clip.label, clip.speaker), 0)
+        seen[(clip.label, clip.speaker)] = turn + 1
+        slot = (rank[clip.speaker] - clip.label) % max(1, len(speakers))
+        keyed.append(((turn, slot, clip.label, position), clip))
+    keyed.sort(key=lambda item: item[0])
+    return [clip for _, clip in keyed[:count]]
 
 
 def _require_folder(root: Path) -> Path:

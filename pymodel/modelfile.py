@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,10 +29,28 @@ from .golden.neuron import NeuronParams
 from .model_config import GROUPS, ModelConfig
 
 __all__ = ["FORMAT", "VERSION", "ModelFileError", "Layer", "IntegerModel", "load", "save",
-           "default_model_path", "layer_names", "group_names", "group_kind"]
+           "validate", "default_model_path", "layer_names", "group_names", "group_kind",
+           "residual_layers", "BIAS_MAX", "CONFIG_RANGES"]
 
 FORMAT = "qkspike-model"
 VERSION = 1
+
+#: Biases are stored as int32 and must stay symmetric, like the weights.
+BIAS_MAX = (1 << 31) - 1
+
+#: The schema's range for each integer field of ``config``: ``(lo, hi)``. The hardware
+#: generator supports every value in these ranges (``hw.program`` derives its widths from
+#: the model); where a whole model is too large for any supported part it says so by size.
+CONFIG_RANGES = {
+    "n_mels": (1, 256), "frames": (1, 10_000), "channels": (1, 4096), "blocks": (1, 64),
+    "heads": (1, 4096), "mlp_ratio": (1, 16), "kernel": (1, 64), "stride": (1, 64),
+    "theta_attn": (1, 1 << 16), "residual_bits": (2, 32), "state_bits": (2, 32),
+}
+
+#: The front end's fields: integers ``(lo, hi)`` and positive finite reals.
+_FRONTEND_INTS = {"sample_rate": (1000, 192_000), "window_samples": (1, 10_000_000),
+                  "n_fft": (2, 1 << 16), "hop": (1, 1 << 16), "n_mels": (1, 256)}
+_FRONTEND_REALS = ("f_min", "f_max", "db_floor", "db_range")
 
 
 class ModelFileError(ValueError):
@@ -42,6 +63,11 @@ def layer_names(config: ModelConfig) -> list[str]:
     for block in range(config.blocks):
         names += [f"b{block}_{layer}" for layer in ("qk", "o", "fc1", "fc2")]
     return names + ["head"]
+
+
+def residual_layers(config: ModelConfig) -> list[str]:
+    """Layers whose accumulator joins the residual stream: they carry a rescale shift."""
+    return [name for name in layer_names(config) if name == "enc" or name.endswith(("_o", "_fc2"))]
 
 
 def group_names(config: ModelConfig) -> list[str]:
@@ -128,21 +154,30 @@ def default_model_path() -> Path:
 
 # --- writing -------------------------------------------------------------------------------
 
-def save(model: IntegerModel, path: str | Path) -> Path:
-    path = Path(path)
+def _to_parts(model: IntegerModel) -> tuple[dict, dict[str, np.ndarray]]:
+    """The header and the arrays of a model file, as :func:`save` writes them."""
     header = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
               "frontend": model.frontend.to_dict(),
               "shifts": {name: layer.shift for name, layer in model.layers.items()
                          if layer.shift is not None},
               "metadata": model.metadata}
-    arrays = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    arrays = {}
     for name, layer in model.layers.items():
-        arrays[f"{name}.weight"] = layer.weight.astype(np.int8)
-        arrays[f"{name}.bias"] = layer.bias.astype(np.int32)
+        arrays[f"{name}.weight"] = np.asarray(layer.weight).astype(np.int8)
+        arrays[f"{name}.bias"] = np.asarray(layer.bias).astype(np.int32)
     for group, theta in model.thresholds.items():
-        arrays[f"theta.{group}"] = theta.astype(np.int32)
+        arrays[f"theta.{group}"] = np.asarray(theta).astype(np.int32)
     for name, value in model.float_params.items():
         arrays[f"float.{name}"] = np.asarray(value, dtype=np.float32)
+    return header, arrays
+
+
+def save(model: IntegerModel, path: str | Path) -> Path:
+    """Write ``model`` to ``path`` (atomically: a partly written file never has the name)."""
+    path = Path(path)
+    validate(model)
+    header, arrays = _to_parts(model)
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
@@ -158,6 +193,12 @@ def _fail(path, field_name: str, problem: str):
     raise ModelFileError(f"{path}: field '{field_name}': {problem}")
 
 
+def _mapping(path, value, name: str) -> dict:
+    if not isinstance(value, dict):
+        _fail(path, name, f"expected an object, not {type(value).__name__}")
+    return value
+
+
 def _require(mapping: dict, key: str, path, prefix: str = ""):
     if key not in mapping:
         _fail(path, prefix + key, "missing")
@@ -170,35 +211,67 @@ def _check_int(path, name: str, value, lo: int, hi: int) -> int:
     return value
 
 
-def _check_config(path, raw: dict) -> ModelConfig:
-    required = ["classes", "n_mels", "frames", "channels", "blocks", "heads", "mlp_ratio",
-                "kernel", "stride", "theta_attn", "residual_bits", "state_bits", "neurons"]
+def _check_keys(path, mapping: dict, allowed, prefix: str) -> None:
+    unknown = sorted(set(mapping) - set(allowed))
+    if unknown:
+        _fail(path, prefix + str(unknown[0]), "unknown field")
+
+
+def _check_config(path, raw) -> ModelConfig:
+    raw = _mapping(path, raw, "config")
+    required = ["classes", *CONFIG_RANGES, "neurons"]
     for key in required:
         _require(raw, key, path, "config.")
-    for key, lo, hi in (("n_mels", 1, 256), ("frames", 1, 10_000), ("channels", 1, 4096),
-                        ("blocks", 1, 64), ("heads", 1, 4096), ("mlp_ratio", 1, 16),
-                        ("kernel", 1, 64), ("stride", 1, 64), ("theta_attn", 1, 1 << 16),
-                        ("residual_bits", 2, 32), ("state_bits", 2, 32)):
+    _check_keys(path, raw, required, "config.")
+    for key, (lo, hi) in CONFIG_RANGES.items():
         _check_int(path, f"config.{key}", raw[key], lo, hi)
     if raw["channels"] % raw["heads"]:
         _fail(path, "config.heads", f"{raw['heads']} heads do not divide "
                                     f"{raw['channels']} channels")
     classes = raw["classes"]
-    if not isinstance(classes, list) or not classes or len(set(classes)) != len(classes):
-        _fail(path, "config.classes", "expected a non-empty list of distinct names")
-    neurons = raw["neurons"]
-    for kind in (*GROUPS, "head"):
-        n = _require(neurons, kind, path, "config.neurons.")
-        _check_int(path, f"config.neurons.{kind}.levels", _require(
-            n, "levels", path, f"config.neurons.{kind}."), 1, contract.MAX_LEVELS)
-        leak = _require(n, "leak_shift", path, f"config.neurons.{kind}.")
+    if not isinstance(classes, list) or len(classes) < 2 \
+            or not all(isinstance(c, str) and c for c in classes) \
+            or len(set(classes)) != len(classes):
+        _fail(path, "config.classes", "expected a list of at least 2 distinct names")
+    neurons = _mapping(path, raw["neurons"], "config.neurons")
+    kinds = (*GROUPS, "head")
+    _check_keys(path, neurons, kinds, "config.neurons.")
+    for kind in kinds:
+        n = _mapping(path, _require(neurons, kind, path, "config.neurons."),
+                     f"config.neurons.{kind}")
+        prefix = f"config.neurons.{kind}."
+        _check_keys(path, n, ("levels", "leak_shift", "reset"), prefix)
+        _check_int(path, prefix + "levels", _require(n, "levels", path, prefix), 1,
+                   contract.MAX_LEVELS)
+        leak = _require(n, "leak_shift", path, prefix)
         if leak is not None:
-            _check_int(path, f"config.neurons.{kind}.leak_shift", leak, 0,
-                       contract.MAX_LEAK_SHIFT)
-        if _require(n, "reset", path, f"config.neurons.{kind}.") not in ("soft", "hard"):
-            _fail(path, f"config.neurons.{kind}.reset",
-                  f"{n['reset']!r} is not 'soft' or 'hard'")
+            _check_int(path, prefix + "leak_shift", leak, 0, contract.MAX_LEAK_SHIFT)
+        if _require(n, "reset", path, prefix) not in ("soft", "hard"):
+            _fail(path, prefix + "reset", f"{n['reset']!r} is not 'soft' or 'hard'")
     return ModelConfig.from_dict(raw)
+
+
+def _check_frontend(path, raw) -> FrontendConfig:
+    raw = _mapping(path, raw, "frontend")
+    _check_keys(path, raw, (*_FRONTEND_INTS, *_FRONTEND_REALS), "frontend.")
+    for key, (lo, hi) in _FRONTEND_INTS.items():
+        _check_int(path, f"frontend.{key}", _require(raw, key, path, "frontend."), lo, hi)
+    for key in _FRONTEND_REALS:
+        value = _require(raw, key, path, "frontend.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            _fail(path, f"frontend.{key}", f"{value!r} is not a finite number")
+    if raw["hop"] > raw["n_fft"]:
+        _fail(path, "frontend.hop", f"{raw['hop']} is longer than n_fft = {raw['n_fft']}")
+    if not 0 <= raw["f_min"] < raw["f_max"] <= raw["sample_rate"] / 2:
+        _fail(path, "frontend.f_max", f"expected 0 <= f_min < f_max <= sample_rate / 2, got "
+                                      f"{raw['f_min']}..{raw['f_max']} Hz")
+    if raw["db_range"] <= 0:
+        _fail(path, "frontend.db_range", f"{raw['db_range']!r} is not positive")
+    frontend = FrontendConfig.from_dict(raw)
+    if frontend.frames < 1:
+        _fail(path, "frontend.window_samples", f"{raw['window_samples']} samples give no frame")
+    return frontend
 
 
 def _check_array(path, arrays, key: str, shape: tuple[int, ...], lo: int, hi: int) -> np.ndarray:
@@ -216,47 +289,30 @@ def _check_array(path, arrays, key: str, shape: tuple[int, ...], lo: int, hi: in
     return value
 
 
-def load(path: str | Path | None = None) -> IntegerModel:
-    """Load and validate a model file (default: the shipped model)."""
-    path = Path(path) if path is not None else default_model_path()
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as error:
-        raise ModelFileError(f"{path}: not a QKSpike model file ({error})") from None
-    if "header" not in arrays:
-        raise ModelFileError(f"{path}: not a QKSpike model file (no header)")
-    try:
-        header = json.loads(arrays["header"].tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{path}: field 'header': unreadable JSON ({error})") from None
+def _parse(path, header, arrays: dict[str, np.ndarray]) -> IntegerModel:
+    """An :class:`IntegerModel` from a header and arrays, every field checked."""
+    header = _mapping(path, header, "header")
     if header.get("format") != FORMAT:
         _fail(path, "format", f"{header.get('format')!r}, expected {FORMAT!r}")
     if header.get("version") != VERSION:
         _fail(path, "version", f"{header.get('version')!r}: this QKSpike reads version {VERSION}")
     config = _check_config(path, _require(header, "config", path))
-    frontend_raw = _require(header, "frontend", path)
-    try:
-        frontend = FrontendConfig.from_dict(frontend_raw)
-    except TypeError as error:
-        _fail(path, "frontend", str(error))
+    frontend = _check_frontend(path, _require(header, "frontend", path))
     if frontend.n_mels != config.n_mels or frontend.frames != config.frames:
         _fail(path, "frontend", f"{frontend.frames} frames x {frontend.n_mels} bands do not "
                                 f"match config ({config.frames} x {config.n_mels})")
     if config.frames % config.stride:
         _fail(path, "config.stride", f"{config.stride} does not divide {config.frames} frames")
-    shifts = _require(header, "shifts", path)
-    bias_limit = (1 << 31) - 1
+    shifts = _mapping(path, _require(header, "shifts", path), "shifts")
+    metadata = _mapping(path, header.get("metadata", {}), "metadata")
     layers = {}
     for name in layer_names(config):
         c_in, c_out = layer_shape(config, name)
         weight = _check_array(path, arrays, f"{name}.weight", (c_in, c_out),
                               -contract.WEIGHT_MAX, contract.WEIGHT_MAX)
-        bias = _check_array(path, arrays, f"{name}.bias", (c_out,), -bias_limit, bias_limit)
+        bias = _check_array(path, arrays, f"{name}.bias", (c_out,), -BIAS_MAX, BIAS_MAX)
         shift = None
-        if name == "enc" or name.endswith(("_o", "_fc2")):
+        if name in residual_layers(config):
             shift = _check_int(path, f"shifts.{name}", _require(shifts, name, path, "shifts."),
                                0, contract.MAX_RESCALE_SHIFT)
         layers[name] = Layer(weight, bias, shift)
@@ -265,7 +321,74 @@ def load(path: str | Path | None = None) -> IntegerModel:
     for group in group_names(config):
         thresholds[group] = _check_array(path, arrays, f"theta.{group}",
                                          (group_size(config, group),), 1, theta_max)
-    float_params = {key[len("float."):]: value for key, value in arrays.items()
-                    if key.startswith("float.")}
-    return IntegerModel(config, frontend, layers, thresholds, header.get("metadata", {}),
-                        float_params, path)
+    float_params = {}
+    for key, value in arrays.items():
+        if key.startswith("float."):
+            if not np.issubdtype(value.dtype, np.floating):
+                _fail(path, key, f"dtype {value.dtype} is not a float type")
+            float_params[key[len("float."):]] = value
+    return IntegerModel(config, frontend, layers, thresholds, metadata, float_params,
+                        Path(path) if isinstance(path, (str, Path)) else None)
+
+
+def validate(model: IntegerModel) -> IntegerModel:
+    """Check an in-memory model against the schema that :func:`load` applies; returns it."""
+    header, arrays = _to_parts(model)
+    where = model.path or "<model>"
+    # Values outside int8/int32 would wrap in _to_parts: check the originals' ranges first.
+    for name, layer in model.layers.items():
+        for key, value, limit in ((f"{name}.weight", layer.weight, contract.WEIGHT_MAX),
+                                  (f"{name}.bias", layer.bias, BIAS_MAX)):
+            arrays[key] = np.asarray(value)
+            _check_array(where, arrays, key, arrays[key].shape, -limit, limit)
+    for group, theta in model.thresholds.items():
+        arrays[f"theta.{group}"] = np.asarray(theta)
+    header = json.loads(json.dumps(header))    # the same types a file gives (lists, not tuples)
+    _parse(where, header, arrays)
+    return model
+
+
+#: The first bytes of a zip archive (an .npz file is one).
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _read_archive(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the .npz archive at ``path``; a damaged archive is a ModelFileError."""
+    with path.open("rb") as handle:
+        magic = handle.read(len(_ZIP_MAGIC))
+    if magic != _ZIP_MAGIC:
+        what = "an empty file" if not magic else "not an .npz (zip) archive"
+        raise ModelFileError(f"{path}: not a QKSpike model file ({what})")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "allow_pickle" in reason:
+            reason = "it holds an object array, which a model file never does"
+        raise ModelFileError(f"{path}: not a readable QKSpike model file (damaged or "
+                             f"truncated archive: {reason})") from None
+
+
+def load(path: str | Path | None = None) -> IntegerModel:
+    """Load and validate a model file (default: the shipped model).
+
+    Raises :class:`ModelFileError`, a one-line message that starts with the path, for every
+    file that is not a valid model: missing, empty, not a zip, truncated or corrupt, a
+    header that is not the schema's, or any field out of its range.
+    """
+    path = Path(path) if path is not None else default_model_path()
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        arrays = _read_archive(path)
+    except PermissionError:
+        raise ModelFileError(f"{path}: permission denied") from None
+    if "header" not in arrays:
+        raise ModelFileError(f"{path}: not a QKSpike model file (no header)")
+    try:
+        header = json.loads(arrays.pop("header").tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path}: field 'header': unreadable JSON ({error})") from None
+    return _parse(path, header, arrays)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pymodel import modelfile
-from pymodel.datasets import SPLITS
+from pymodel.datasets import SPLITS, spread
 from pymodel.evaluate import evaluate, extract_features, resolve_data
 from pymodel.report import build_report, format_table
 
@@ -22,7 +22,8 @@ def add_common(parser) -> None:
                         help="data folder (default: the FSDD test split shipped with QKSpike)")
     parser.add_argument("--split", choices=SPLITS, default="test",
                         help="(default: %(default)s)")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N clips")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use N clips of the split, spread over classes and speakers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -41,7 +42,7 @@ def load_clips(args):
     if args.limit is not None:
         if args.limit < 1:
             raise UsageError("--limit must be at least 1")
-        clips = clips[:args.limit]
+        clips = spread(clips, args.limit)
     if not clips:
         raise UsageError(f"{dataset.root}: the {args.split} split has no clips")
     if list(dataset.classes) != list(model.config.classes):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sim.parallel import SchedulerError
 from sim.simulate import format_simulation, plot_layer_cycles, simulate_clips
 
 from .cli import UsageError
@@ -21,14 +22,25 @@ def add_arguments(parser) -> None:
                              "--json)")
     parser.add_argument("--batch", type=int, default=25,
                         help="clips per Verilator run (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="local worker processes (default: every core)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run the batches on this Dask distributed scheduler instead "
+                             "(e.g. tcp://host:8786; needs qkspike[distributed])")
 
 
 def run(args) -> int:
-    if args.lanes < 1:
-        raise UsageError("--lanes must be at least 1")
+    for option, value in (("--lanes", args.lanes), ("--batch", args.batch),
+                          ("--jobs", args.jobs)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option} must be at least 1")
     model, data = load_clips(args)
-    result = simulate_clips(model, data.features, data.labels, data.paths, lanes=args.lanes,
-                            batch=args.batch, progress=not args.no_progress)
+    try:
+        result = simulate_clips(model, data.features, data.labels, data.paths,
+                                lanes=args.lanes, batch=args.batch, jobs=args.jobs,
+                                scheduler=args.scheduler, progress=not args.no_progress)
+    except SchedulerError as error:
+        raise UsageError(str(error)) from None
     result["bad_files"] = data.bad
     print(format_simulation(result))
     plot = args.plot or (args.json.with_suffix(".png") if args.json else None)

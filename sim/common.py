@@ -13,7 +13,8 @@ from cocotb.triggers import RisingEdge
 from .compare import first_mismatch
 from .runner import JOB_ENV, RESULT_ENV
 
-__all__ = ["load_job", "save_result", "start_clock_and_reset", "first_mismatch"]
+__all__ = ["load_job", "save_result", "start_clock_and_reset", "first_mismatch", "as_unsigned",
+           "port_unsigned"]
 
 
 def load_job() -> dict[str, Any]:
@@ -34,3 +35,17 @@ async def start_clock_and_reset(dut, cycles: int = 2) -> None:
     for _ in range(cycles):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
+
+
+def as_unsigned(value) -> int:
+    """A port's value as an unsigned integer, whatever its width.
+
+    cocotb 2 reads a 1-bit port as a ``Logic`` (no ``to_unsigned``) and a wider one as a
+    ``LogicArray``; both convert with ``int()``, which is what every testbench uses.
+    """
+    return int(value)
+
+
+def port_unsigned(handle) -> int:
+    """``as_unsigned(handle.value)``: the port's current value."""
+    return as_unsigned(handle.value)

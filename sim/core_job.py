@@ -27,7 +27,7 @@ from . import pysim
 from .runner import VerilatorBuild, build_verilog, run_testbench
 from .streams import PATTERNS
 
-__all__ = ["feature_bytes", "expected_trace", "ClipOutcome", "compare", "run_pysim",
+__all__ = ["feature_bytes", "Trace", "expected_trace", "ClipOutcome", "compare", "run_pysim",
            "golden_for", "build_core", "run_verilator"]
 
 
@@ -37,31 +37,67 @@ def feature_bytes(features: np.ndarray) -> list[dict]:
     return [{"data": int(b), "last": int(i == flat.size - 1)} for i, b in enumerate(flat)]
 
 
-def expected_trace(program: Program, golden: network.GoldenResult) -> list[tuple]:
-    """The trace events the core must emit: (layer index, step, chunk, spikes, residual).
+@dataclass
+class Trace:
+    """Trace events as arrays, one row per chunk the post-processor wrote, in order.
 
-    ``residual`` is ``None`` for layers that do not write the residual stream.
+    ``residual_valid[n]`` says whether event ``n``'s layer writes the residual stream (only
+    then is its ``residual`` row compared).
     """
+
+    layer: np.ndarray            # (n,)
+    step: np.ndarray             # (n,)
+    chunk: np.ndarray            # (n,)
+    spikes: np.ndarray           # (n, lanes)
+    residual: np.ndarray         # (n, lanes)
+    residual_valid: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return len(self.layer)
+
+    @classmethod
+    def from_events(cls, events: Sequence[tuple], lanes: int) -> "Trace":
+        """From ``(layer, step, chunk, spikes, residual)`` tuples as the testbenches record."""
+        if not events:
+            empty = np.zeros((0, lanes), dtype=np.int64)
+            return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                       empty, empty.copy())
+        columns = list(zip(*events))
+        return cls(*(np.asarray(c, dtype=np.int64) for c in columns[:3]),
+                   np.asarray(columns[3], dtype=np.int64).reshape(-1, lanes),
+                   np.asarray(columns[4], dtype=np.int64).reshape(-1, lanes))
+
+
+def expected_trace(program: Program, golden: network.GoldenResult) -> Trace:
+    """The trace the core must write: every step layer's chunks, step after step."""
     lanes = program.lanes
-    events = []
     steps = len(next(iter(golden.spikes.values())))
-    for step in range(steps):
-        for index, d in enumerate(program.step):
-            spikes = golden.spikes[d.name][step]
-            residual = golden.residual.get(d.name)
-            for chunk in range(d.chunks):
-                lo, hi = chunk * lanes, (chunk + 1) * lanes
-                lane_spikes = np.zeros(lanes, dtype=np.int64)
-                part = spikes[lo:hi]
-                lane_spikes[:len(part)] = part
-                lane_residual = None
-                if residual is not None:
-                    lane_residual = np.zeros(lanes, dtype=np.int64)
-                    part = residual[step][lo:hi]
-                    lane_residual[:len(part)] = part
-                events.append((index, step, chunk, lane_spikes.tolist(),
-                               None if lane_residual is None else lane_residual.tolist()))
-    return events
+    blocks = {"layer": [], "chunk": [], "spikes": [], "residual": [], "residual_valid": []}
+    for index, d in enumerate(program.step):
+        def lanes_of(values):
+            """(steps, C) -> (steps, chunks, lanes), the last chunk zero padded."""
+            padded = np.zeros((steps, d.chunks * lanes), dtype=np.int64)
+            padded[:, :values.shape[1]] = values
+            return padded.reshape(steps, d.chunks, lanes)
+
+        spikes = np.asarray(golden.spikes[d.name], dtype=np.int64).reshape(steps, -1)
+        residual = golden.residual.get(d.name)
+        blocks["spikes"].append(lanes_of(spikes))
+        blocks["residual"].append(lanes_of(np.asarray(residual, dtype=np.int64))
+                                  if residual is not None
+                                  else np.zeros((steps, d.chunks, lanes), np.int64))
+        blocks["layer"].append(np.full((steps, d.chunks), index))
+        blocks["chunk"].append(np.broadcast_to(np.arange(d.chunks), (steps, d.chunks)))
+        blocks["residual_valid"].append(np.full((steps, d.chunks), residual is not None))
+    if not program.step or steps == 0:
+        return Trace.from_events([], lanes)
+    joined = {key: np.concatenate(value, axis=1) for key, value in blocks.items()}
+    chunks_per_step = joined["layer"].shape[1]
+    return Trace(joined["layer"].reshape(-1),
+                 np.repeat(np.arange(steps), chunks_per_step),
+                 joined["chunk"].reshape(-1),
+                 joined["spikes"].reshape(-1, lanes), joined["residual"].reshape(-1, lanes),
+                 joined["residual_valid"].reshape(-1))
 
 
 @dataclass
@@ -71,11 +107,16 @@ class ClipOutcome:
     logits: list[int]
     predicted: int
     stats: dict[str, int]
-    trace: list[tuple]     # (layer, step, chunk, spikes, residual)
+    trace: Trace
 
 
 def golden_for(model: IntegerModel, features: np.ndarray) -> network.GoldenResult:
     return network.run(model, features, trace=True)
+
+
+def _first(mask: np.ndarray) -> Optional[int]:
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if hits.size else None
 
 
 def compare(program: Program, golden: network.GoldenResult, outcome: ClipOutcome,
@@ -83,30 +124,38 @@ def compare(program: Program, golden: network.GoldenResult, outcome: ClipOutcome
     """``None`` if the core agrees with the golden model bit for bit, else the first
     divergence: layer, time step (and its frames), chunk, lane, expected and got."""
     names = [d.name for d in program.descriptors]
-    expected = expected_trace(program, golden)
-    for want, got in zip(expected, outcome.trace):
-        layer, step, chunk, spikes, residual = want
+    want, got = expected_trace(program, golden), outcome.trace
+    common = min(len(want), len(got))
+    keys_want = np.stack([want.layer, want.step, want.chunk], axis=1)[:common]
+    keys_got = np.stack([got.layer, got.step, got.chunk], axis=1)[:common]
+    order = _first(np.any(keys_want != keys_got, axis=1))
+    spikes_bad = np.any(want.spikes[:common] != got.spikes[:common], axis=1)
+    residual_bad = want.residual_valid[:common] & np.any(
+        want.residual[:common] != got.residual[:common], axis=1)
+    value = _first(spikes_bad | residual_bad)
+    if order is not None or value is not None:
+        at = min(i for i in (order, value) if i is not None)
+        layer, step, chunk = (int(v) for v in keys_want[at])
         where = (f"layer {names[layer]}, time step {step} (frames {step * stride}.."
                  f"{step * stride + stride - 1}), chunk {chunk}")
-        if tuple(got[:3]) != (layer, step, chunk):
-            got_name = names[got[0]] if got[0] < len(names) else got[0]
+        if at == order:
+            got_layer, got_step, got_chunk = (int(v) for v in keys_got[at])
+            got_name = names[got_layer] if got_layer < len(names) else got_layer
             return (f"trace out of order at {where}: the core wrote layer {got_name}, "
-                    f"step {got[1]}, chunk {got[2]}")
-        for kind, want_values, got_values in (("spikes", spikes, got[3]),
-                                              ("residual", residual, got[4])):
-            if want_values is None:
-                continue
-            for lane, (a, b) in enumerate(zip(want_values, got_values)):
-                if int(a) != int(b):
-                    return (f"first divergence at {where}, lane {lane} "
-                            f"(output {chunk * program.lanes + lane}): {kind} expected {a}, "
-                            f"got {b}")
-    if len(outcome.trace) != len(expected):
-        return f"the core wrote {len(outcome.trace)} trace chunks, the golden model {len(expected)}"
+                    f"step {got_step}, chunk {got_chunk}")
+        kind = "spikes" if spikes_bad[at] else "residual"
+        want_row, got_row = getattr(want, kind)[at], getattr(got, kind)[at]
+        lane = int(np.flatnonzero(want_row != got_row)[0])
+        return (f"first divergence at {where}, lane {lane} "
+                f"(output {chunk * program.lanes + lane}): {kind} expected "
+                f"{int(want_row[lane])}, got {int(got_row[lane])}")
+    if len(got) != len(want):
+        return f"the core wrote {len(got)} trace chunks, the golden model {len(want)}"
     want_logits = [int(v) for v in golden.logits]
-    if outcome.logits != want_logits:
-        lane = next(i for i, (a, b) in enumerate(zip(want_logits, outcome.logits)) if a != b)
-        return f"logits differ at class {lane}: expected {want_logits}, got {outcome.logits}"
+    if list(outcome.logits) != want_logits:
+        lane = next(i for i, (a, b) in enumerate(zip(want_logits, outcome.logits)) if a != b) \
+            if len(outcome.logits) == len(want_logits) else 0
+        return f"logits differ at class {lane}: expected {want_logits}, got {list(outcome.logits)}"
     if outcome.predicted != golden.predicted:
         return f"predicted class {outcome.predicted}, golden {golden.predicted}"
     for d in program.descriptors:
@@ -175,7 +224,8 @@ def run_pysim(core: Core, utterances: Sequence[np.ndarray], *, valid: str = "ful
             for index, name in enumerate(stats):
                 ctx.set(core.stat_select, index)
                 values[name] = ctx.get(core.stat_value)
-            outcomes.append(ClipOutcome(logits, ctx.get(core.predicted), values, trace))
+            outcomes.append(ClipOutcome(logits, ctx.get(core.predicted), values,
+                                        Trace.from_events(trace, core.lanes)))
 
     # The core's synchronous reset, made drivable from the testbench.
     reset = Signal()
@@ -207,6 +257,6 @@ def run_verilator(core: Core, utterances: Sequence[np.ndarray], *, valid: str = 
     }
     result = run_testbench(build, "sim.tb_core", job, quiet=True)
     outcomes = [ClipOutcome(o["logits"], o["predicted"], dict(zip(core.stats, o["stats"])),
-                            [tuple(event) for event in o["trace"]])
+                            Trace.from_events(o["trace"], core.lanes))
                 for o in result["outcomes"]]
     return outcomes, result["seconds"]

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +30,7 @@ from xml.etree import ElementTree
 from cocotb_tools.runner import Verilator
 
 __all__ = ["VerilatorBuild", "SimulationFailure", "verilator_root", "build_verilog",
-           "run_testbench", "waves_requested"]
+           "cached_build", "run_testbench", "waves_requested"]
 
 #: Environment variable naming the cache folder of Verilator builds.
 BUILD_DIR_ENV = "QKSPIKE_BUILD_DIR"
@@ -105,7 +106,7 @@ class VerilatorBuild:
 
 def build_verilog(verilog: str, toplevel: str, *, label: str = "",
                   waves: Optional[bool] = None) -> VerilatorBuild:
-    """Build ``verilog`` (one file's text) with Verilator unless an identical build is cached.
+    """Build ``verilog`` (one file's text) for cocotb unless an identical build is cached.
 
     Parameters
     ----------
@@ -119,16 +120,34 @@ def build_verilog(verilog: str, toplevel: str, *, label: str = "",
         Build with tracing; defaults to ``QKSPIKE_WAVES``.
     """
     waves = waves_requested() if waves is None else waves
+
+    def build(staging: Path, source: Path) -> None:
+        runner = PortsOnlyVerilator()
+        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=staging,
+                     build_args=_BUILD_ARGS, waves=waves, log_file=staging / "build.log")
+
+    return cached_build(verilog, toplevel, label=label, recipe=[_RECIPE, str(waves)],
+                        prefix="waves-" if waves else "", build=build, waves=waves)
+
+
+def cached_build(verilog: str, toplevel: str, *, label: str, recipe: list[str], prefix: str,
+                 build, waves: bool = False) -> VerilatorBuild:
+    """Run ``build(staging, source)`` once per distinct design and recipe; reuse it after.
+
+    The cache folder is named from ``toplevel``, ``label`` and a hash of the Verilog (without
+    Amaranth's source-location attributes), the recipe, the build arguments and the Verilator
+    version. ``build`` works in a private staging folder that is renamed into place when it
+    succeeds, so a crashed or concurrent build never leaves a half-built folder behind.
+    """
     root = verilator_root()
     version = (root / "include" / "verilated_config.h").read_text(errors="replace")
     # Amaranth's (* src = "file:line" *) attributes change with every edit of the Python
     # source but not the model Verilator builds, so they stay out of the cache key.
     design = _SRC_ATTRIBUTE.sub("", verilog)
     key = hashlib.sha256("\0".join(
-        [_RECIPE, design, toplevel, str(waves), " ".join(_BUILD_ARGS), version]
-    ).encode()).hexdigest()[:12]
+        [*recipe, design, toplevel, " ".join(_BUILD_ARGS), version]).encode()).hexdigest()[:12]
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{toplevel}-{label}" if label else toplevel)
-    directory = _cache_root() / f"{name}-{'waves-' if waves else ''}{key}"
+    directory = _cache_root() / f"{name}-{prefix}{key}"
     stamp = directory / "qkspike-build.json"
     if stamp.exists():
         info = json.loads(stamp.read_text())
@@ -150,12 +169,11 @@ def build_verilog(verilog: str, toplevel: str, *, label: str = "",
                                                      "CFG_CXXFLAGS_PCH_I=-include",
                                                      "OPT_FAST=-O2"]))
     try:
-        runner = PortsOnlyVerilator()
-        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=staging,
-                     build_args=_BUILD_ARGS, waves=waves,
-                     log_file=staging / "build.log")
-    except (RuntimeError, SystemExit) as error:
-        log = (staging / "build.log").read_text(errors="replace")[-4000:]
+        build(staging, source)
+    except (RuntimeError, SystemExit, subprocess.CalledProcessError) as error:
+        log_file = staging / "build.log"
+        log = log_file.read_text(errors="replace")[-4000:] if log_file.exists() else ""
+        shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeError(f"Verilator build of {toplevel} failed:\n{log}") from error
     finally:
         if saved_makeflags is None:

@@ -1,67 +1,104 @@
 """RTL simulation of whole data splits: Verilator against the golden model, with cycle figures.
 
-Used by ``qkspike simulate`` and ``qkspike demo``. Every clip runs through the Verilog
-core (cocotb + Verilator) and the golden model; a clip is *bit-exact* when its logits, its
-per-layer trace and its event counters all equal the golden model's.
+Used by ``qkspike simulate`` and ``qkspike demo``. Every clip runs through the Verilog core
+(the free-running Verilator harness of :mod:`sim.harness`) and the golden model; a clip is
+*bit-exact* when its logits, its per-layer trace and its event counters all equal the golden
+model's. Batches of clips run in parallel on local cores (``jobs``) or on a Dask cluster
+(``scheduler``), each batch simulated and checked where it runs.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from hw.core import Core
+from hw.program import Program
 from pymodel.golden import network
 from pymodel.modelfile import IntegerModel
 
 from . import core_job
+from .harness import CoreImage, build_harness, core_image, run_clips
+from .parallel import default_jobs, run_tasks
 
-__all__ = ["simulate_clips", "CLOCK_MHZ", "plot_layer_cycles", "format_simulation"]
+__all__ = ["simulate_clips", "simulate_batch", "CLOCK_MHZ", "plot_layer_cycles",
+           "format_simulation"]
 
 #: The clock the latency figures assume.
 CLOCK_MHZ = 100.0
 
 
+def simulate_batch(model: IntegerModel, image: CoreImage, program: Program,
+                   task: tuple[list[int], np.ndarray]) -> tuple[list[dict], float]:
+    """One batch: simulate its clips in the harness, run the golden model, compare.
+
+    ``task`` is ``(clip indices, features)``. Returns one record per clip and the seconds the
+    simulation took. Runs anywhere the package is installed: it builds the harness if this
+    machine has no cached build of the design.
+    """
+    indices, features = task
+    outcomes, seconds = run_clips(image, features)
+    records = []
+    for index, x, outcome in zip(indices, features, outcomes):
+        golden = network.run(model, x)
+        problem = core_job.compare(program, golden, outcome, model.config.stride)
+        events = {name: int(v.sum()) for name, v in golden.events.items()}
+        records.append({
+            "index": int(index), "predicted": int(outcome.predicted),
+            "golden_predicted": int(golden.predicted), "problem": problem,
+            "cycles": outcome.stats["cycles"], "compute_cycles": outcome.stats["compute_cycles"],
+            "bound": sum(program.bound(events).values()),
+            "layer_cycles": {d.name: outcome.stats[f"{d.name}.cycles"]
+                             for d in program.descriptors},
+            "layer_bound": program.bound(events),
+        })
+    return records, seconds
+
+
 def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[int],
                    paths: Sequence[str], *, lanes: int, batch: int = 25,
+                   jobs: Optional[int] = None, scheduler: Optional[str] = None,
                    progress: bool = True) -> dict:
-    """Run every clip through the RTL and the golden model; return the figures as a dict."""
+    """Run every clip through the RTL and the golden model; return the figures as a dict.
+
+    ``jobs``: local worker processes (default: every core); ``scheduler``: the address of a
+    Dask distributed scheduler to run the batches on instead.
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, not {batch}")
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    started = time.monotonic()
     core = Core(model, lanes=lanes)
-    build = core_job.build_core(core)
+    image = core_image(core)
+    build = build_harness(image)      # here, once, before the workers look for it
     program = core.program
     steps = model.config.steps
-    records, mismatches = [], []
-    sim_seconds = 0.0
-    started = time.monotonic()
-    bar = tqdm(total=len(features), desc=f"RTL simulation (P={lanes})", unit="clip",
-               disable=not progress)
-    for start in range(0, len(features), batch):
-        chunk = features[start:start + batch]
-        outcomes, seconds = core_job.run_verilator(core, chunk, build=build)
+    tasks = [(list(range(start, min(start + batch, len(features)))),
+              np.asarray(features[start:start + batch]))
+             for start in range(0, len(features), batch)]
+    records, sim_seconds = [None] * len(features), 0.0
+    bar = tqdm(total=len(features), desc=f"RTL simulation (P={lanes}, "
+                                         f"{'Dask' if scheduler else f'{jobs} jobs'})",
+               unit="clip", disable=not progress)
+    sim_started = time.monotonic()
+    for _, (batch_records, seconds) in run_tasks(simulate_batch, (model, image, program), tasks,
+                                                 jobs=jobs, scheduler=scheduler):
         sim_seconds += seconds
-        for offset, (x, outcome) in enumerate(zip(chunk, outcomes)):
-            index = start + offset
-            golden = network.run(model, x)
-            problem = core_job.compare(program, golden, outcome, model.config.stride)
-            if problem:
-                mismatches.append({"path": paths[index], "problem": problem})
-            events = {name: int(v.sum()) for name, v in golden.events.items()}
-            records.append({
-                "path": paths[index], "label": int(labels[index]),
-                "predicted": int(outcome.predicted), "golden_predicted": int(golden.predicted),
-                "bit_exact": problem is None,
-                "cycles": outcome.stats["cycles"],
-                "compute_cycles": outcome.stats["compute_cycles"],
-                "bound": sum(program.bound(events).values()),
-                "layer_cycles": {d.name: outcome.stats[f"{d.name}.cycles"]
-                                 for d in program.descriptors},
-                "layer_bound": program.bound(events),
-            })
-        bar.update(len(chunk))
+        for record in batch_records:
+            index = record.pop("index")
+            problem = record.pop("problem")
+            records[index] = {"path": paths[index], "label": int(labels[index]),
+                              "bit_exact": problem is None, "problem": problem, **record}
+        bar.update(len(batch_records))
+    regression_seconds = time.monotonic() - sim_started
     bar.close()
+    mismatches = [{"path": r["path"], "problem": r["problem"]} for r in records
+                  if not r["bit_exact"]]
 
     def mean(key):
         return float(np.mean([r[key] for r in records]))
@@ -97,8 +134,16 @@ def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[i
         "head_overhead_cycles": core.head_overhead,
         "layers": layers,
         "simulated_cycles": total_cycles,
+        "jobs": None if scheduler else jobs,
+        "scheduler": scheduler,
+        # Summed over the harness processes: the speed of one simulator on one core.
         "simulation_seconds": round(sim_seconds, 2),
         "verilator_cycles_per_second": round(total_cycles / sim_seconds) if sim_seconds else None,
+        # Wall time of the regression (simulation, golden model and comparison, all jobs),
+        # build and elaboration excluded, and the cycles per second that gives.
+        "regression_seconds": round(regression_seconds, 2),
+        "regression_cycles_per_second": round(total_cycles / regression_seconds)
+        if regression_seconds else None,
         "wall_seconds": round(time.monotonic() - started, 2),
         "verilator_build_seconds": build.build_seconds,
         "verilator_build_cached": not build.built_now,
@@ -122,7 +167,11 @@ def format_simulation(result: dict) -> str:
         f"(cycles / bound = {result['cycles_over_bound']:.3f}) |",
         f"| dense walk (no zero-skipping) | {result['dense_mean']:.0f} "
         f"({result['dense_over_cycles']:.1f} x the measured cycles) |",
-        f"| Verilator speed | {result['verilator_cycles_per_second']} cycles/s |",
+        f"| Verilator speed (one simulator) | {result['verilator_cycles_per_second']} "
+        f"cycles/s |",
+        f"| regression wall time (jobs: {result['jobs'] or 'Dask'}; build excluded) | "
+        f"{result['regression_seconds']} s ({result['regression_cycles_per_second']} "
+        f"cycles/s) |",
         "", "| layer | cycles (mean) | sparse bound (mean) | overhead | dense |",
         "| --- | --- | --- | --- | --- |",
     ]

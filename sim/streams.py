@@ -12,6 +12,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from cocotb.triggers import ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 
+from .common import as_unsigned
+
 __all__ = ["StreamSource", "StreamSink", "pattern", "PATTERNS"]
 
 #: Named valid/ready patterns the tests use: always on, Forencich's 3-of-4, and sparse.
@@ -73,7 +75,7 @@ class StreamSink:
 
     async def receive(self, count: int, ready_pattern: Optional[Iterator[int]] = None, *,
                       timeout_cycles: int = 1_000_000,
-                      convert: Callable[[Any], Any] = lambda value: value.to_unsigned()):
+                      convert: Callable[[Any], Any] = as_unsigned):
         """Return the next ``count`` payloads, withholding ``ready`` where the pattern says 0."""
         ready_pattern = ready_pattern or itertools.repeat(1)
         received = []

@@ -16,7 +16,7 @@ import time
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
-from .common import load_job, save_result, start_clock_and_reset
+from .common import load_job, port_unsigned, save_result, start_clock_and_reset
 from .packing import unpack_lanes
 from .streams import StreamSink, StreamSource, pattern
 
@@ -29,11 +29,11 @@ async def record_trace(dut, job, events):
             await ReadOnly()
             if not dut.trace_valid.value:
                 break
-            events.append((dut.trace_layer.value.to_unsigned(), dut.trace_step.value.to_unsigned(),
-                           dut.trace_chunk.value.to_unsigned(),
-                           unpack_lanes(dut.trace_spikes.value.to_unsigned(), spike_bits, lanes,
+            events.append((port_unsigned(dut.trace_layer), port_unsigned(dut.trace_step),
+                           port_unsigned(dut.trace_chunk),
+                           unpack_lanes(port_unsigned(dut.trace_spikes), spike_bits, lanes,
                                         signed=False),
-                           unpack_lanes(dut.trace_residual.value.to_unsigned(), residual_bits,
+                           unpack_lanes(port_unsigned(dut.trace_residual), residual_bits,
                                         lanes, signed=True)))
             await RisingEdge(dut.clk)
 
@@ -84,13 +84,13 @@ async def core_runs_utterances(dut):
         await sender
         while not dut.done.value:
             await RisingEdge(dut.clk)
-        predicted = dut.predicted.value.to_unsigned()
+        predicted = port_unsigned(dut.predicted)
         await RisingEdge(dut.clk)
         stats = []
         for index in range(job["stats"]):
             dut.stat_select.value = index
             await Timer(1, unit="ns")
-            stats.append(dut.stat_value.value.to_unsigned())
+            stats.append(port_unsigned(dut.stat_value))
         outcomes.append({"logits": [field(w, "logit") for w in words],
                          "indices": [field(w, "index") for w in words],
                          "predicted": predicted, "stats": stats, "trace": list(events)})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import RisingEdge, Timer
 
-from .common import load_job, save_result, start_clock_and_reset
+from .common import load_job, port_unsigned, save_result, start_clock_and_reset
 from .packing import pack_lanes
 from .streams import StreamSink, pattern
 
@@ -35,7 +35,7 @@ async def logits_output(dut):
         words = await StreamSink(dut, "o", dut.clk).receive(job["classes"], pattern(job["ready"]))
         while not dut.done.value:
             await RisingEdge(dut.clk)
-        runs.append({"words": words, "predicted": dut.predicted.value.to_unsigned()})
+        runs.append({"words": words, "predicted": port_unsigned(dut.predicted)})
         await RisingEdge(dut.clk)
     save_result({"runs": runs})
 
@@ -54,5 +54,5 @@ async def spike_counts(dut):
         dut.add.value = 0
         dut.clear.value = 0
         await Timer(1, unit="ns")
-        snapshots.append(dut.counts.value.to_unsigned())
+        snapshots.append(port_unsigned(dut.counts))
     save_result({"counts": snapshots})

@@ -19,7 +19,8 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import RisingEdge
 
-from .common import first_mismatch, load_job, save_result, start_clock_and_reset
+from .common import (as_unsigned, first_mismatch, load_job, save_result,
+                     start_clock_and_reset)
 from .packing import pack_lanes, unpack_lanes
 from .streams import StreamSink, StreamSource, pattern
 
@@ -44,7 +45,7 @@ async def neuron_array_matches_golden(dut):
         sender = cocotb.start_soon(source.send(words, valid_pattern))
         got = await sink.receive(
             len(utterance["expected"]), ready_pattern,
-            convert=lambda value: unpack_lanes(value.to_unsigned(), spike_bits, lanes,
+            convert=lambda value: unpack_lanes(as_unsigned(value), spike_bits, lanes,
                                                signed=False))
         await sender
         problem = first_mismatch(f"utterance {number} spikes (vector = time step x chunk)",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from .common import first_mismatch, load_job, save_result, start_clock_and_reset
+from .common import (first_mismatch, load_job, port_unsigned, save_result,
+                     start_clock_and_reset)
 from .packing import pack_lanes, unpack_lanes
 from .streams import pattern
 
@@ -43,7 +44,7 @@ async def sparse_engine_matches_golden(dut):
             dut.o__ready.value = take
             await ReadOnly()
             if take and dut.o__valid.value:
-                word = dut.o__payload.value.to_unsigned()
+                word = port_unsigned(dut.o__payload)
                 chunks.append(unpack_lanes(word & ((1 << acc_width) - 1), bits, lanes,
                                            signed=True))
                 last = (word >> (acc_width + job["chunk_bits"])) & 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import Timer
 
-from .common import load_job, save_result
+from .common import load_job, port_unsigned, save_result
 
 
 @cocotb.test()
@@ -21,5 +21,5 @@ async def apply_vectors(dut):
         for port, value in vector.items():
             getattr(dut, port).value = int(value)
         await Timer(1, unit="ns")
-        recorded.append({port: getattr(dut, port).value.to_unsigned() for port in job["outputs"]})
+        recorded.append({port: port_unsigned(getattr(dut, port)) for port in job["outputs"]})
     save_result({"outputs": recorded})

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hw.residual import ResidualUpdate
+from pymodel.golden import contract
 from pymodel.golden.residual import residual_update
 from sim import pysim
 from sim.packing import pack_lanes, unpack_lanes
@@ -15,19 +16,23 @@ LANES, R_BITS, A_BITS = 4, 10, 14
 
 
 def cases():
-    """Rounding ties (+-half), saturation at both ends, shift 0 and the widest shift."""
+    """Rounding ties (+-half), saturation at both ends, shift 0, and shifts up to the widest
+    the layer program holds: past the accumulator's width (A_BITS + 2 and more) every value
+    rounds to 0 or -1 ... 0, which a rounding constant as wide as the accumulator got wrong."""
     lo, hi = -(1 << (A_BITS - 1)), (1 << (A_BITS - 1)) - 1
     r_lo, r_hi = -(1 << (R_BITS - 1)), (1 << (R_BITS - 1)) - 1
     out = []
-    for shift, keep in itertools.product((0, 1, 2, 5, 13), (0, 1)):
-        half = (1 << shift) >> 1
+    for shift, keep in itertools.product((0, 1, 2, 5, 13, A_BITS, A_BITS + 1, A_BITS + 2,
+                                         A_BITS + 5, contract.MAX_RESCALE_SHIFT), (0, 1)):
+        half = min((1 << shift) >> 1, hi)
         out.append(([r_hi, r_lo, 0, 7], [hi, lo, half, -half], shift, keep))
         ties = np.clip([3 * half, -3 * half, half - 1, -half - 1], lo, hi).tolist()
         out.append(([r_hi - 1, r_lo + 1, -1, 1], ties, shift, keep))
     rng = np.random.default_rng(0)
     for _ in range(60):
         out.append((rng.integers(r_lo, r_hi + 1, LANES).tolist(),
-                    rng.integers(lo, hi + 1, LANES).tolist(), int(rng.integers(0, 9)),
+                    rng.integers(lo, hi + 1, LANES).tolist(),
+                    int(rng.integers(0, contract.MAX_RESCALE_SHIFT + 1)),
                     int(rng.integers(0, 2))))
     return out
 
@@ -54,6 +59,25 @@ def test_residual_pysim_matches_golden():
 
     pysim.simulate(dut, testbench)
     assert not problems, problems[0]
+
+
+def test_a_shift_past_the_accumulator_width_rounds_negative_values_to_zero():
+    """Regression: shift >= accumulator_bits + 2 used to give -1 for a small negative value
+    (the rounding constant 2**(s-1) was truncated to 0 in the accumulator's width)."""
+    dut = ResidualUpdate(lanes=1, residual_bits=R_BITS, accumulator_bits=A_BITS)
+    got = []
+
+    async def testbench(ctx):
+        for shift in (A_BITS + 2, contract.MAX_RESCALE_SHIFT):
+            ctx.set(dut.residual, [0])
+            ctx.set(dut.acc, [-3])
+            ctx.set(dut.shift, shift)
+            ctx.set(dut.keep, 1)
+            await ctx.delay(1e-9)
+            got.append(pysim.to_python(ctx.get(dut.result))[0])
+
+    pysim.simulate(dut, testbench)
+    assert got == [0, 0]
 
 
 def test_rounding_is_half_up_and_saturates():

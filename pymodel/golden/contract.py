@@ -54,7 +54,7 @@ __all__ = [
     "signed_bits", "unsigned_bits", "saturate", "rescale", "leak", "neuron_step",
     "spike_bits", "sparse_accumulate", "accumulator_bounds", "accumulator_bits",
     "accumulator_bits_for", "state_bounds", "state_bits_for", "neuron_input_bits",
-    "residual_add", "qk_token_mask", "apply_token_mask", "count_add",
+    "residual_add", "qk_token_mask", "token_mask_threshold", "apply_token_mask", "count_add",
     "argmax_lowest", "lane_chunks", "split_into_lanes",
 ]
 
@@ -297,6 +297,18 @@ def qk_token_mask(q, heads: int, theta_attn: int):
         raise ValueError(f"{q.shape[-1]} channels do not split into {heads} heads")
     sums = q.reshape(*q.shape[:-1], heads, -1).sum(axis=-1)
     return (sums >= theta_attn).astype(np.int64)
+
+
+def token_mask_threshold(theta_attn: int, head_dim: int, q_levels: int) -> int:
+    """The threshold the hardware holds for ``theta_attn``: at most ``head_dim * q_levels + 1``.
+
+    A head's Q sum never exceeds ``head_dim * q_levels``, so every larger ``theta_attn`` masks
+    every head, exactly as ``head_dim * q_levels + 1`` does. The model file admits any
+    ``theta_attn >= 1``; the RTL's comparator is only as wide as the largest head sum.
+    """
+    if theta_attn < 1:
+        raise ValueError(f"theta_attn must be a positive integer, not {theta_attn}")
+    return min(int(theta_attn), head_dim * q_levels + 1)
 
 
 def apply_token_mask(k, mask):
