@@ -26,11 +26,41 @@ from pymodel.golden import contract
 from pymodel.golden.network import step_layers
 from pymodel.modelfile import IntegerModel, group_names, layer_shape
 
-__all__ = ["Source", "Post", "Descriptor", "Program", "compile_program", "FitError"]
+from .synthesis import PARTS
+
+__all__ = ["Source", "Post", "Descriptor", "Program", "compile_program", "FitError",
+           "check_design_size"]
 
 
 class FitError(ValueError):
     """The model does not fit the core's memories or widths; the message says what."""
+
+
+#: Bits of one RAMB36E1.
+BRAM36_BITS = 36 * 1024
+
+
+def check_design_size(model: IntegerModel, lanes: int) -> None:
+    """Raise :class:`FitError` before any work when ``model`` at ``lanes`` exceeds the
+    largest supported part: weight memory against its block RAM, and the registers that
+    hold the engine's input vector and the spike buffer against its flip-flops."""
+    cfg = model.config
+    # The largest part of hw.synthesis.PARTS bounds what the generator builds: a model past
+    # it fits no supported FPGA, and elaborating it would take minutes and gigabytes first.
+    part = max(PARTS.values(), key=lambda candidate: candidate.bram36)
+    weight_bits = sum(c_in * contract.lane_chunks(c_out, lanes) * lanes * contract.WEIGHT_BITS
+                      for c_in, c_out in (layer_shape(cfg, name) for name in model.layers))
+    capacity = part.bram36 * BRAM36_BITS
+    if weight_bits > capacity:
+        raise FitError(f"the model needs {weight_bits:,} bits of weight memory "
+                       f"({weight_bits / BRAM36_BITS:,.0f} BRAM36); the largest supported "
+                       f"part, the {part.name}, has {part.bram36} ({capacity:,} bits)")
+    entries = max(max(layer_shape(cfg, name)) for name in model.layers)
+    registers = entries * (contract.FEATURE_BITS + contract.spike_bits(contract.MAX_LEVELS))
+    if registers > part.ffs:
+        raise FitError(f"the model's widest layer ({entries:,} channels) needs about "
+                       f"{registers:,} flip-flops for its input and spike buffers; the largest "
+                       f"supported part, the {part.name}, has {part.ffs:,}")
 
 
 class Source(enum.IntEnum):
@@ -119,6 +149,7 @@ def compile_program(model: IntegerModel, lanes: int, *,
     what does not fit."""
     if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
         raise FitError(f"lanes must be a positive integer, not {lanes!r}")
+    check_design_size(model, lanes)
     cfg = model.config
 
     # Neuron populations: state and threshold rows.

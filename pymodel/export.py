@@ -53,16 +53,22 @@ def export(net: QKSpikeNet, frontend: FrontendConfig, *,
     return model
 
 
+#: The check path computes in float64: exact for every integer below 2**53, which bounds
+#: every value any model the schema admits can produce (int32 biases plus at most
+#: 127 * 255 * 16384 per accumulator). Training stays in float32, exact below 2**24.
+CHECK_DTYPE = np.float64
+
+
 def torch_integer_params(model: IntegerModel) -> dict:
-    """A model file's integers as float32 tensors, keyed as ``QKSpikeNet.integer_params``."""
+    """A model file's integers as float64 tensors, keyed as ``QKSpikeNet.integer_params``."""
     params: dict = {}
     for name, layer in model.layers.items():
-        params[f"{name}.w"] = torch.from_numpy(layer.weight.astype(np.float32))
-        params[f"{name}.b"] = torch.from_numpy(layer.bias.astype(np.float32))
+        params[f"{name}.w"] = torch.from_numpy(layer.weight.astype(CHECK_DTYPE))
+        params[f"{name}.b"] = torch.from_numpy(layer.bias.astype(CHECK_DTYPE))
         if layer.shift is not None:
             params[f"{name}.shift"] = layer.shift
     for group, theta in model.thresholds.items():
-        params[f"{group}.theta"] = torch.from_numpy(theta.astype(np.float32))
+        params[f"{group}.theta"] = torch.from_numpy(theta.astype(CHECK_DTYPE))
     return params
 
 
@@ -73,7 +79,7 @@ def torch_integer_logits(model: IntegerModel, features: np.ndarray,
     params = torch_integer_params(model)
     out = []
     for start in range(0, len(features), batch_size):
-        x = torch.from_numpy(np.asarray(features[start:start + batch_size], dtype=np.float32))
+        x = torch.from_numpy(np.asarray(features[start:start + batch_size], dtype=CHECK_DTYPE))
         logits = integer_forward(model.config, params, x)["logits_int"].numpy()
         if not np.all(logits == np.round(logits)):
             raise AssertionError("the integer forward produced a non-integer logit")

@@ -354,21 +354,23 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 def _read_archive(path: Path) -> dict[str, np.ndarray]:
     """Every array of the .npz archive at ``path``; a damaged archive is a ModelFileError."""
+    # The file is opened here, not by np.load, so that it is closed on every error too.
     with path.open("rb") as handle:
         magic = handle.read(len(_ZIP_MAGIC))
-    if magic != _ZIP_MAGIC:
-        what = "an empty file" if not magic else "not an .npz (zip) archive"
-        raise ModelFileError(f"{path}: not a QKSpike model file ({what})")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
-            NotImplementedError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if "allow_pickle" in reason:
-            reason = "it holds an object array, which a model file never does"
-        raise ModelFileError(f"{path}: not a readable QKSpike model file (damaged or "
-                             f"truncated archive: {reason})") from None
+        if magic != _ZIP_MAGIC:
+            what = "an empty file" if not magic else "not an .npz (zip) archive"
+            raise ModelFileError(f"{path}: not a QKSpike model file ({what})")
+        handle.seek(0)
+        try:
+            with np.load(handle, allow_pickle=False) as npz:
+                return {key: npz[key] for key in npz.files}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
+                NotImplementedError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if "allow_pickle" in reason:
+                reason = "it holds an object array, which a model file never does"
+            raise ModelFileError(f"{path}: not a readable QKSpike model file (damaged or "
+                                 f"truncated archive: {reason})") from None
 
 
 def load(path: str | Path | None = None) -> IntegerModel:

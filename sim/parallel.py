@@ -3,18 +3,20 @@ of our own.
 
 :func:`run_tasks` calls ``function(*shared, task)`` for every task and yields
 ``(index, result)`` as tasks finish. ``jobs = 1`` runs them in this process;
-``jobs > 1`` in a :class:`concurrent.futures.ProcessPoolExecutor`; a ``scheduler`` address
-sends them to an existing Dask distributed cluster (``pip install "qkspike[distributed]"``),
-where ``shared`` is scattered to every worker once instead of travelling with each task.
+``jobs > 1`` in a :class:`concurrent.futures.ProcessPoolExecutor`; a Dask client
+(:func:`dask_client`, from a scheduler address) sends them to an existing Dask distributed
+cluster (``pip install "qkspike[distributed]"``), where ``shared`` is scattered to every
+worker once instead of travelling with each task.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-__all__ = ["default_jobs", "run_tasks", "SchedulerError"]
+__all__ = ["default_jobs", "dask_client", "run_tasks", "SchedulerError"]
 
 
 class SchedulerError(RuntimeError):
@@ -33,16 +35,44 @@ def _call(function, shared, task):
     return function(*shared, task)
 
 
+@contextmanager
+def dask_client(address: Optional[str]) -> Iterator[Any]:
+    """A connected ``distributed.Client`` for ``address`` (``None``: no client, yields None).
+
+    Connect before the long work starts, so that a wrong address fails in seconds.
+    """
+    if not address:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SchedulerError('--scheduler needs Dask: pip install "qkspike[distributed]"') \
+            from None
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as error:
+        raise SchedulerError(f"cannot reach the Dask scheduler at {address}: {error}") \
+            from None
+    with client:
+        yield client
+
+
 def run_tasks(function: Callable, shared: Sequence[Any], tasks: Sequence[Any], *,
-              jobs: int = 1, scheduler: Optional[str] = None
-              ) -> Iterator[tuple[int, Any]]:
+              jobs: int = 1, client: Any = None) -> Iterator[tuple[int, Any]]:
     """``(index, function(*shared, tasks[index]))`` for every task, in the order they finish.
 
-    ``function`` must be importable by name (a module-level function) for the process pool
-    and for Dask. An exception in a task propagates here.
+    ``client``: a Dask client (:func:`dask_client`) to run them on; else ``jobs`` local
+    processes. ``function`` must be importable by name (a module-level function) for the
+    process pool and for Dask. An exception in a task propagates here.
     """
-    if scheduler:
-        yield from _run_dask(function, shared, tasks, scheduler)
+    if client is not None:
+        from distributed import as_completed as dask_completed
+        shared_futures = [client.scatter(value, broadcast=True) for value in shared]
+        futures = {client.submit(function, *shared_futures, task, pure=False): index
+                   for index, task in enumerate(tasks)}
+        for future in dask_completed(futures):
+            yield futures[future], future.result()
         return
     if jobs <= 1 or len(tasks) <= 1:
         for index, task in enumerate(tasks):
@@ -52,23 +82,4 @@ def run_tasks(function: Callable, shared: Sequence[Any], tasks: Sequence[Any], *
         futures = {pool.submit(_call, function, shared, task): index
                    for index, task in enumerate(tasks)}
         for future in as_completed(futures):
-            yield futures[future], future.result()
-
-
-def _run_dask(function, shared, tasks, scheduler: str) -> Iterator[tuple[int, Any]]:
-    try:
-        from distributed import Client, as_completed as dask_completed
-    except ImportError:
-        raise SchedulerError('--scheduler needs Dask: pip install "qkspike[distributed]"') \
-            from None
-    try:
-        client = Client(scheduler, timeout="10s")
-    except (OSError, TimeoutError) as error:
-        raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler}: {error}") \
-            from None
-    with client:
-        shared_futures = [client.scatter(value, broadcast=True) for value in shared]
-        futures = {client.submit(function, *shared_futures, task, pure=False): index
-                   for index, task in enumerate(tasks)}
-        for future in dask_completed(futures):
             yield futures[future], future.result()

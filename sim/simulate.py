@@ -22,7 +22,7 @@ from pymodel.modelfile import IntegerModel
 
 from . import core_job
 from .harness import CoreImage, build_harness, core_image, run_clips
-from .parallel import default_jobs, run_tasks
+from .parallel import dask_client, default_jobs, run_tasks
 
 __all__ = ["simulate_clips", "simulate_batch", "CLOCK_MHZ", "plot_layer_cycles",
            "format_simulation"]
@@ -73,30 +73,31 @@ def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[i
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     started = time.monotonic()
-    core = Core(model, lanes=lanes)
-    image = core_image(core)
-    build = build_harness(image)      # here, once, before the workers look for it
-    program = core.program
+    with dask_client(scheduler) as client:
+        core = Core(model, lanes=lanes)
+        image = core_image(core)
+        build = build_harness(image)      # here, once, before the workers look for it
+        program = core.program
+        tasks = [(list(range(start, min(start + batch, len(features)))),
+                  np.asarray(features[start:start + batch]))
+                 for start in range(0, len(features), batch)]
+        records, sim_seconds = [None] * len(features), 0.0
+        bar = tqdm(total=len(features), desc=f"RTL simulation (P={lanes}, "
+                                             f"{'Dask' if scheduler else f'{jobs} jobs'})",
+                   unit="clip", disable=not progress)
+        sim_started = time.monotonic()
+        for _, (batch_records, seconds) in run_tasks(simulate_batch, (model, image, program),
+                                                     tasks, jobs=jobs, client=client):
+            sim_seconds += seconds
+            for record in batch_records:
+                index = record.pop("index")
+                problem = record.pop("problem")
+                records[index] = {"path": paths[index], "label": int(labels[index]),
+                                  "bit_exact": problem is None, "problem": problem, **record}
+            bar.update(len(batch_records))
+        regression_seconds = time.monotonic() - sim_started
+        bar.close()
     steps = model.config.steps
-    tasks = [(list(range(start, min(start + batch, len(features)))),
-              np.asarray(features[start:start + batch]))
-             for start in range(0, len(features), batch)]
-    records, sim_seconds = [None] * len(features), 0.0
-    bar = tqdm(total=len(features), desc=f"RTL simulation (P={lanes}, "
-                                         f"{'Dask' if scheduler else f'{jobs} jobs'})",
-               unit="clip", disable=not progress)
-    sim_started = time.monotonic()
-    for _, (batch_records, seconds) in run_tasks(simulate_batch, (model, image, program), tasks,
-                                                 jobs=jobs, scheduler=scheduler):
-        sim_seconds += seconds
-        for record in batch_records:
-            index = record.pop("index")
-            problem = record.pop("problem")
-            records[index] = {"path": paths[index], "label": int(labels[index]),
-                              "bit_exact": problem is None, "problem": problem, **record}
-        bar.update(len(batch_records))
-    regression_seconds = time.monotonic() - sim_started
-    bar.close()
     mismatches = [{"path": r["path"], "problem": r["problem"]} for r in records
                   if not r["bit_exact"]]
 

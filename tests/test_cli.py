@@ -45,6 +45,10 @@ def test_verilog_writes_the_core_and_its_parameters(tmp_path, small_model_file):
     (["eval", "--model", "X/none.npz"], "no such model file"),
     (["eval", "--data", "X/missing"], "no such folder"),
     (["simulate", "--lanes", "0"], "--lanes must be at least 1"),
+    (["simulate", "--batch", "0"], "--batch must be at least 1"),
+    (["simulate", "--jobs", "0"], "--jobs must be at least 1"),
+    (["simulate", "--limit", "2", "--no-progress", "--scheduler", "tcp://127.0.0.1:9"],
+     "cannot reach the Dask scheduler|needs Dask"),
 ])
 def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path):
     argv = [str(tmp_path) + a[1:] if a.startswith("X") else a for a in argv]
@@ -87,3 +91,32 @@ def test_simulate_writes_json_and_plot(tmp_path, capsys):
         assert key in result
     assert result["cycles_mean"] < result["dense_mean"]
     assert (tmp_path / "sim.png").stat().st_size > 0
+
+
+#: Every command that takes --model, with the other arguments it needs to get that far.
+MODEL_COMMANDS = {
+    "eval": [], "report": ["--out", "X/report"], "simulate": ["--limit", "1"],
+    "verilog": ["--out", "X/v"], "synth": [], "board": ["--out", "X/plan"],
+    "host": ["--port", "X/tty", "X/clip.wav"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(MODEL_COMMANDS))
+def test_every_command_reports_every_malformed_model_in_one_line(command, capsys, tmp_path):
+    """Each malformation of tests/test_model_file.py, through each command: exit 2 and
+    ``qkspike <command>: error: <path>: <reason>``, never a traceback."""
+    from tests.test_modelfile import MALFORMED
+    _, model = exported_random_model(small_config())
+    valid = modelfile.save(model, tmp_path / "valid.npz")
+    for name, (write, pattern) in MALFORMED.items():
+        bad = tmp_path / f"{name}.npz"
+        write(valid, bad)
+        extra = [str(tmp_path) + a[1:] if a.startswith("X") else a
+                 for a in MODEL_COMMANDS[command]]
+        assert main([command, "--model", str(bad), "--no-progress", *extra]
+                    if command in ("eval", "report", "simulate")
+                    else [command, "--model", str(bad), *extra]) == 2, name
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, (name, err)
+        assert err.startswith(f"qkspike {command}: error: {bad}: "), (name, err)
+        assert re.search(pattern, err), (name, err)

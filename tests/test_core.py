@@ -17,6 +17,8 @@ from pymodel.evaluate import extract_features
 from pymodel.golden import network
 from pymodel.golden.sparse_engine import walk_cycles
 from sim import core_job
+from pymodel.synthetic import integer_model, random_model
+from sim import harness
 from tests.conftest import exported_random_model, random_features, small_config
 
 CI_SAMPLE_CLIPS = 10
@@ -91,6 +93,28 @@ def test_checks_catch_a_lane_weight_row_shifted(small):
     assert problem is not None and "layer b0_fc1" in problem and "lane 1" in problem
 
 
+def test_theta_attn_beyond_the_largest_head_sum_masks_every_head(small):
+    """Regression: theta_attn = 64 wrapped in the attention comparator (5 bits here), so
+    heads the golden model masks were let through (b0_o: spikes expected 0, got 2)."""
+    config = small.config.__class__(**{**small.config.__dict__, "theta_attn": 64})
+    model = copy.deepcopy(small)
+    object.__setattr__(model, "config", config)
+    core = Core(model, lanes=4)
+    features = random_features(1, config, seed=17)
+    check(model, core, features, core_job.run_pysim(core, features))
+
+
+def test_an_all_zero_model_builds_and_matches_golden():
+    """Regression: accumulators of an all-zero model need 1 bit, which the datapath
+    rejected ('accumulator_bits must be an integer in 2..48, not 1')."""
+    config = small_config(channels=8, heads=2, frames=8, n_mels=6, classes=("a", "b"))
+    model = integer_model(config, lambda name, shape, lo, hi: np.full(shape, max(lo, 0)),
+                          lambda name: 0, weight_max=0, bias_max=0, theta_max=1)
+    core = Core(model, lanes=4)
+    features = random_features(1, config, seed=18)
+    check(model, core, features, core_job.run_pysim(core, features))
+
+
 def test_core_says_what_does_not_fit(small):
     with pytest.raises(FitError, match=r"the model needs \d+ weight rows of 4 lanes; "
                                        r"the core has 10"):
@@ -107,6 +131,33 @@ def test_core_verilator_small_model_idle_backpressure_and_reset(small, lanes):
     outcomes, _ = core_job.run_verilator(core, features, valid="idle_1_in_4",
                                          ready="sparse", reset_after_bytes=250)
     check(small, core, features, outcomes)
+
+
+@pytest.mark.verilator
+def test_core_cocotb_bench_reads_one_bit_ports():
+    """Regression: with 2 classes and more lanes than channels, `predicted` and
+    `trace_chunk` are 1 bit wide; cocotb 2 gives those as Logic, which has no to_unsigned
+    ('Logic' object has no attribute 'to_unsigned')."""
+    config = small_config(channels=8, heads=2, frames=8, n_mels=6, classes=("a", "b"))
+    model = random_model(config, seed=19)
+    core = Core(model, lanes=32)
+    features = random_features(2, config, seed=19)
+    outcomes, _ = core_job.run_verilator(core, features)
+    check(model, core, features, outcomes)
+
+
+@pytest.mark.verilator
+def test_harness_matches_golden_and_the_cocotb_bench(small):
+    """The free-running C++ harness records what the cocotb bench records, bit for bit."""
+    core = Core(small, lanes=8)
+    features = random_features(3, small.config, seed=20)
+    fast, _ = harness.run_clips(harness.core_image(core), features)
+    check(small, core, features, fast)
+    slow, _ = core_job.run_verilator(core, features)
+    for a, b in zip(fast, slow):
+        assert (a.logits, a.predicted, a.stats) == (b.logits, b.predicted, b.stats)
+        assert np.array_equal(a.trace.spikes, b.trace.spikes)
+        assert np.array_equal(a.trace.residual, b.trace.residual)
 
 
 @pytest.mark.verilator

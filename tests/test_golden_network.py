@@ -13,6 +13,7 @@ from pymodel.evaluate import extract_features
 from pymodel.datasets import shipped_fsdd_test
 from pymodel.export import torch_integer_logits
 from pymodel.golden import contract, network
+from pymodel.synthetic import random_model
 from tests.conftest import (NEURON_VARIANTS, exported_random_model, random_features,
                             small_config)
 
@@ -57,6 +58,16 @@ def test_golden_equals_torch_integer_forward_on_random_models(variant):
     # The random models must exercise the network, not sit silent.
     result = network.run(model, features[0])
     assert all(result.events[name].sum() > 0 for name in ("enc", "b0_qk", "b0_fc1", "b0_fc2"))
+
+
+def test_golden_equals_torch_with_biases_at_the_int32_limit():
+    """Regression: the PyTorch integer path computed in float32, which rounds biases near
+    2**31 (valid in the schema) and so disagreed with the golden model."""
+    config = small_config()
+    model = random_model(config, seed=5, bias_max=(1 << 31) - 1, shift_max=31)
+    features = random_features(4, config, seed=5)
+    golden = np.stack([network.run(model, x, trace=False).logits for x in features])
+    assert np.array_equal(golden, torch_integer_logits(model, features))
 
 
 def test_golden_trace_and_events_are_consistent():

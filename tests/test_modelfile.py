@@ -105,3 +105,102 @@ def test_not_a_model_file(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(ModelFileError, match=r"not a QKSpike model file \(no header\)"):
         modelfile.load(tmp_path / "other.npz")
+
+
+# --- malformed files: every one a one-line ModelFileError, in every command ------------------
+
+def _zip_members(path):
+    import zipfile
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _bad_crc(path, out):
+    """Flip one byte of a stored array inside the archive: the zip's CRC no longer matches."""
+    data = bytearray(path.read_bytes())
+    at = data.index(b"enc.weight.npy") + 200
+    data[at] ^= 0xFF
+    out.write_bytes(bytes(data))
+
+
+def _header_edit(edit):
+    def write(path, out):
+        rewrite_header = json.loads(np.load(path)["header"].tobytes().decode())
+        value = edit(rewrite_header)
+        members = {key: np.load(path)[key] for key in np.load(path).files}
+        members["header"] = np.frombuffer(json.dumps(value).encode(), dtype=np.uint8)
+        np.savez(out, **members)
+    return write
+
+
+def _set(keys, value):
+    def edit(head):
+        node = head
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+        return head
+    return _header_edit(edit)
+
+
+#: name -> (writer(valid_path, out_path), message pattern)
+MALFORMED = {
+    "random-bytes": (lambda p, o: o.write_bytes(np.random.default_rng(0).bytes(4096)),
+                     r"not a QKSpike model file \(not an \.npz \(zip\) archive\)"),
+    "empty": (lambda p, o: o.write_bytes(b""), r"not a QKSpike model file \(an empty file\)"),
+    "truncated": (lambda p, o: o.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2]),
+                  r"damaged or truncated archive"),
+    "zip-header-only": (lambda p, o: o.write_bytes(p.read_bytes()[:100]),
+                        r"damaged or truncated archive"),
+    "bad-crc": (_bad_crc, r"damaged or truncated archive"),
+    "pickled-object-array": (lambda p, o: np.savez(o, header=np.array([{"a": 1}], dtype=object)),
+                             r"holds an object array"),
+    "header-is-a-list": (_header_edit(lambda head: [head]),
+                         r"field 'header': expected an object, not list"),
+    "frontend-hop-0": (_set(["frontend", "hop"], 0), r"field 'frontend.hop': 0 is out of range"),
+    "window-samples-not-a-number": (_set(["frontend", "window_samples"], "8000"),
+                                    r"field 'frontend.window_samples': '8000' is out of range"),
+    "neurons-qk-is-5": (_set(["config", "neurons", "qk"], 5),
+                        r"field 'config.neurons.qk': expected an object, not int"),
+    "config-is-a-list": (_set(["config"], [1, 2]), r"field 'config': expected an object"),
+    "one-class": (_set(["config", "classes"], ["a"]),
+                  r"field 'config.classes': expected a list of at least 2 distinct names"),
+    "unknown-config-field": (_set(["config", "colour"], "red"),
+                             r"field 'config.colour': unknown field"),
+    "frontend-f-max-nan": (_set(["frontend", "f_max"], float("nan")),
+                           r"field 'frontend.f_max': nan is not a finite number"),
+}
+
+
+@pytest.fixture(scope="module")
+def malformed(saved, tmp_path_factory):
+    _, path = saved
+    folder = tmp_path_factory.mktemp("malformed")
+    files = {}
+    for name, (write, _) in MALFORMED.items():
+        out = folder / f"{name}.npz"
+        write(path, out)
+        files[name] = out
+    return files
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_files_are_one_line_errors(malformed, name):
+    with pytest.raises(ModelFileError, match=MALFORMED[name][1]) as info:
+        modelfile.load(malformed[name])
+    message = str(info.value)
+    assert message.startswith(f"{malformed[name]}: ") and "\n" not in message
+    assert "allow_pickle" not in message
+
+
+def test_huge_valid_models_stop_early_with_their_size():
+    """A valid model far beyond every supported part is refused before elaboration."""
+    from hw.program import FitError, compile_program
+    from pymodel.model_config import ModelConfig
+    from pymodel.synthetic import integer_model
+    config = ModelConfig(channels=1024, heads=4)
+    model = integer_model(config, lambda n, shape, lo, hi: np.full(shape, max(lo, 0)),
+                          lambda n: 0, weight_max=0, bias_max=0, theta_max=1)
+    with pytest.raises(FitError, match=r"needs [\d,]+ bits of weight memory .* the largest "
+                                       r"supported part, the xc7a200t"):
+        compile_program(model, 16)
