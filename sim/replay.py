@@ -1,0 +1,74 @@
+"""Replay a saved verification failure: ``python -m sim.replay FOLDER [--verilator]``.
+
+The property-based tests (``tests/test_random_models.py``) save every failing case as a
+folder holding ``model.npz`` (a model file), ``features.npy`` (the utterance) and
+``lanes.txt``; this runs that case again through the golden model and the Amaranth
+simulator (and, with ``--verilator``, the Verilator harness) and prints the first divergence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from hw.core import Core
+from pymodel import modelfile
+from pymodel.golden import network
+from pymodel.modelfile import IntegerModel
+
+from . import core_job
+
+__all__ = ["save_case", "replay", "main"]
+
+
+def save_case(model: IntegerModel, features: np.ndarray, lanes: int,
+              folder: Optional[Path] = None) -> Path:
+    """Write a case where :func:`replay` finds it; returns the folder."""
+    folder = folder or Path(tempfile.gettempdir()) / "qkspike-failures" / uuid.uuid4().hex[:10]
+    folder.mkdir(parents=True, exist_ok=True)
+    modelfile.save(model, folder / "model.npz")
+    np.save(folder / "features.npy", np.asarray(features, dtype=np.uint8))
+    (folder / "lanes.txt").write_text(f"{lanes}\n")
+    (folder / "config.json").write_text(json.dumps(model.config.to_dict(), indent=1) + "\n")
+    return folder
+
+
+def replay(folder: Path, *, verilator: bool = False) -> dict[str, Optional[str]]:
+    """First divergence per simulator (``None``: bit-exact)."""
+    model = modelfile.load(folder / "model.npz")
+    features = np.load(folder / "features.npy")
+    lanes = int((folder / "lanes.txt").read_text())
+    core = Core(model, lanes=lanes)
+    golden = network.run(model, features)
+    problems = {"amaranth": core_job.compare(core.program, golden,
+                                             core_job.run_pysim(core, [features])[0],
+                                             model.config.stride)}
+    if verilator:
+        from .harness import core_image, run_clips
+        outcome = run_clips(core_image(core), features[None])[0][0]
+        problems["verilator"] = core_job.compare(core.program, golden, outcome,
+                                                 model.config.stride)
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.replay", description=__doc__.split(
+        "\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--verilator", action="store_true")
+    args = parser.parse_args(argv)
+    problems = replay(args.folder, verilator=args.verilator)
+    for simulator, problem in problems.items():
+        print(f"{simulator}: {problem or 'bit-exact with the golden model'}")
+    return 1 if any(problems.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
