@@ -1,4 +1,4 @@
-"""Board tops: the core behind the UART link, and the Arty A7 wrapper with its pins.
+"""Board tops: the core behind the UART link, and the wrapper that puts it on a board's pins.
 
 Tests: ``tests/test_board.py`` (the link top through its UART pins, in Verilator).
 """
@@ -12,16 +12,14 @@ from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from pymodel.modelfile import IntegerModel
+from pymodel.targets import Board
 
 from .checks import check_int
 from .core import Core
 from .link import LinkController
 from .uart import UARTReceiver, UARTTransmitter, divisor_for
 
-__all__ = ["LinkTop", "ArtyTop", "BOARDS", "board_platform"]
-
-#: ``qkspike board --board`` names and their amaranth-boards platforms.
-BOARDS = {"arty-a7-35": "ArtyA7_35Platform", "arty-a7-100": "ArtyA7_100Platform"}
+__all__ = ["LinkTop", "BoardTop"]
 
 
 class LinkTop(wiring.Component):
@@ -75,15 +73,17 @@ class LinkTop(wiring.Component):
         return m
 
 
-class ArtyTop(Elaboratable):
-    """Arty A7 top: :class:`LinkTop` on the board's USB serial (FTDI) pins and LEDs 0-3.
+class BoardTop(Elaboratable):
+    """:class:`LinkTop` on a board's pins: the UART and the status LEDs its
+    :class:`pymodel.targets.Board` row names (on the Arty A7: the USB serial and LD4-LD7).
 
-    The platform's 100 MHz oscillator clocks everything; the UART divisor follows from it
-    and ``baud``.
+    The platform's default clock drives everything; the UART divisor follows from it and
+    ``baud``.
     """
 
-    def __init__(self, model: IntegerModel, *, lanes: int, baud: int = 115200):
+    def __init__(self, model: IntegerModel, *, board: Board, lanes: int, baud: int = 115200):
         self.model = model
+        self.board = board
         self.lanes = lanes
         self.baud = baud
 
@@ -91,20 +91,12 @@ class ArtyTop(Elaboratable):
         m = Module()
         divisor = divisor_for(platform.default_clk_frequency, self.baud)
         m.submodules.link_top = top = LinkTop(self.model, lanes=self.lanes, divisor=divisor)
-        uart = platform.request("uart", 0, dir="-")
+        uart = platform.request(*self.board.uart, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
         m.d.comb += [top.rx.eq(rx.i), tx.o.eq(top.tx)]
-        for index in range(4):
+        for index in range(min(self.board.leds, len(top.leds))):
             m.submodules[f"led_{index}"] = led = io.Buffer("o", platform.request(
                 "led", index, dir="-"))
             m.d.comb += led.o.eq(top.leds[index])
         return m
-
-
-def board_platform(board: str):
-    """The amaranth-boards platform of a ``--board`` name."""
-    if board not in BOARDS:
-        raise ValueError(f"unknown board {board!r}; choose from {', '.join(BOARDS)}")
-    from amaranth_boards import arty_a7
-    return getattr(arty_a7, BOARDS[board])()

@@ -15,6 +15,7 @@ from pymodel.golden import contract
 from pymodel.modelfile import IntegerModel
 
 from .checks import check_int, reject
+from .descriptor import project
 from .head import LogitsOutput, SpikeCounts, logit_layout
 from .postprocess import PostProcessor
 from .program import FitError, Program, Source, compile_program
@@ -198,13 +199,9 @@ class Core(wiring.Component):
         # --- engine, post-processing, head ---------------------------------------------
         m.d.comb += [
             engine.start.eq(seq.start),
-            engine.layer.c_in.eq(d.c_in), engine.layer.chunks.eq(d.chunks),
-            engine.layer.weight_base.eq(d.weight_base), engine.layer.bias_base.eq(d.bias_base),
-            engine.layer.wide.eq(d.wide),
-            post.control.post.eq(d.post), post.control.shift.eq(d.shift),
-            post.control.neuron_base.eq(d.neuron_base), post.control.levels.eq(d.levels),
-            post.control.leak_enable.eq(d.leak_enable), post.control.leak_shift.eq(d.leak_shift),
-            post.control.hard_reset.eq(d.hard_reset), post.control.c_out.eq(d.c_out),
+            # Both layouts are sub-layouts of the sequencer's descriptor (hw/descriptor.py).
+            engine.layer.eq(project(d, engine.layer_shape)),
+            post.control.eq(project(d, post.control_shape)),
             post.clear.eq(seq.clear),
             seq.layer_done.eq(~engine.busy & ~post.busy),
             counts.add.eq(post.out_valid & d.count_spikes), counts.chunk.eq(post.out.chunk),

@@ -101,7 +101,7 @@ class NeuronUpdate(wiring.Component):
             "threshold": In(data.ArrayLayout(unsigned(threshold_bits), lanes)),
             "levels": In(unsigned(self.spike_bits)),
             "leak_enable": In(1),
-            "leak_shift": In(4),
+            "leak_shift": In(unsigned(contract.MAX_LEAK_SHIFT.bit_length())),
             "hard_reset": In(1),
             "spikes": Out(data.ArrayLayout(unsigned(self.spike_bits), lanes)),
             "next_state": Out(data.ArrayLayout(signed(state_bits), lanes)),

@@ -1,9 +1,10 @@
 """Post-processing of finished accumulator chunks: residual stream and neurons, pipelined.
 
-Golden twin: the per-layer post-processing of :mod:`pymodel.golden.network`
-(``residual_add`` and ``neuron_step`` of the contract). Tested through the core
-(``tests/test_core.py``); its two datapaths, :class:`hw.residual.ResidualUpdate` and
-:class:`hw.neuron.NeuronUpdate`, have tests of their own.
+Golden twin: :class:`pymodel.golden.postprocess.PostProcessorModel` (``residual_add`` and
+``neuron_step`` of the contract over rows of ``P`` lanes). Tests: ``tests/test_postprocess.py``
+(both simulators) and, inside the whole core, ``tests/test_core.py``. Its two datapaths,
+:class:`hw.residual.ResidualUpdate` and :class:`hw.neuron.NeuronUpdate`, are the ones the
+standalone neuron array uses too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .descriptor import POST_FIELDS, descriptor_layout
 from .neuron import NeuronUpdate
 from .program import Post, Program
 from .residual import ResidualUpdate
@@ -22,16 +24,7 @@ __all__ = ["PostProcessor", "control_layout", "spike_layout"]
 
 def control_layout(program: Program) -> data.StructLayout:
     """The descriptor fields the post-processor reads (held steady through a layer)."""
-    return data.StructLayout({
-        "post": unsigned(2),
-        "shift": unsigned(5),
-        "neuron_base": range(max(2, program.sizes["neuron_rows"])),
-        "levels": unsigned(program.widths["spike"]),
-        "leak_enable": 1,
-        "leak_shift": unsigned(4),
-        "hard_reset": 1,
-        "c_out": range(max(program.sizes["spike_entries"], program.sizes["classes"]) + 1),
-    })
+    return descriptor_layout(program, POST_FIELDS)
 
 
 def spike_layout(program: Program) -> data.StructLayout:

@@ -25,19 +25,16 @@ import numpy as np
 from pymodel.golden import contract
 from pymodel.golden.network import step_layers
 from pymodel.modelfile import IntegerModel, group_names, layer_shape
-
-from .synthesis import PARTS
+from pymodel.targets import BRAM36_BITS, largest_part
 
 __all__ = ["Source", "Post", "Descriptor", "Program", "compile_program", "FitError",
-           "check_design_size"]
+           "check_design_size", "weight_rows_for"]
 
 
 class FitError(ValueError):
     """The model does not fit the core's memories or widths; the message says what."""
 
 
-#: Bits of one RAMB36E1.
-BRAM36_BITS = 36 * 1024
 
 
 def check_design_size(model: IntegerModel, lanes: int) -> None:
@@ -45,9 +42,9 @@ def check_design_size(model: IntegerModel, lanes: int) -> None:
     largest supported part: weight memory against its block RAM, and the registers that
     hold the engine's input vector and the spike buffer against its flip-flops."""
     cfg = model.config
-    # The largest part of hw.synthesis.PARTS bounds what the generator builds: a model past
-    # it fits no supported FPGA, and elaborating it would take minutes and gigabytes first.
-    part = max(PARTS.values(), key=lambda candidate: candidate.bram36)
+    # The largest part of pymodel.targets bounds what the generator builds: a model past it
+    # fits no supported FPGA, and elaborating it would take minutes and gigabytes first.
+    part = largest_part()
     weight_bits = sum(c_in * contract.lane_chunks(c_out, lanes) * lanes * contract.WEIGHT_BITS
                       for c_in, c_out in (layer_shape(cfg, name) for name in model.layers))
     capacity = part.bram36 * BRAM36_BITS
@@ -132,7 +129,7 @@ class Program:
                 for d in self.descriptors}
 
 
-def _rows(matrix: np.ndarray, lanes: int) -> np.ndarray:
+def weight_rows_for(matrix: np.ndarray, lanes: int) -> np.ndarray:
     """(C_in, C_out) -> chunk-major rows of ``lanes``: (chunks * C_in, lanes), zero padded."""
     c_in, c_out = matrix.shape
     chunks = contract.lane_chunks(c_out, lanes)
@@ -175,7 +172,7 @@ def compile_program(model: IntegerModel, lanes: int, *,
     for name in step_layers(cfg) + ["head"]:
         layer = model.layers[name]
         c_in, c_out = layer_shape(cfg, name)
-        rows = _rows(layer.weight, lanes)
+        rows = weight_rows_for(layer.weight, lanes)
         chunks = rows.shape[0] // c_in
         weights.append(rows)
         biases.append(contract.split_into_lanes(layer.bias, lanes))

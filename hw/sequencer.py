@@ -6,47 +6,14 @@ head). Tests: ``tests/test_sequencer.py``.
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, unsigned
-from amaranth.lib import data, wiring
+from amaranth import Array, Module, Mux, Signal
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .program import Descriptor, Program
+from .descriptor import descriptor_layout, descriptor_value
+from .program import Program
 
-__all__ = ["Sequencer", "descriptor_layout", "descriptor_value"]
-
-
-def descriptor_layout(program: Program) -> data.StructLayout:
-    s, w = program.sizes, program.widths
-    return data.StructLayout({
-        "source": unsigned(2),
-        "c_in": range(s["walk_entries"] + 1),
-        "chunks": range(s["max_chunks"] + 1),
-        "weight_base": range(max(2, s["weight_rows"])),
-        "bias_base": range(max(2, s["bias_rows"])),
-        "wide": 1,
-        "post": unsigned(2),
-        "shift": unsigned(5),
-        "neuron_base": range(max(2, s["neuron_rows"])),
-        "levels": unsigned(w["spike"]),
-        "leak_enable": 1,
-        "leak_shift": unsigned(4),
-        "hard_reset": 1,
-        "count_spikes": 1,
-        "c_out": range(max(s["spike_entries"], s["classes"]) + 1),
-        "theta_attn": range(max(2, max(d.theta_attn for d in program.descriptors) + 1)),
-    })
-
-
-def descriptor_value(d: Descriptor) -> dict:
-    """A descriptor as the field values of :func:`descriptor_layout`."""
-    return {
-        "source": int(d.source), "c_in": d.c_in, "chunks": d.chunks,
-        "weight_base": d.weight_base, "bias_base": d.bias_base, "wide": int(d.wide_factors),
-        "post": int(d.post), "shift": d.shift, "neuron_base": d.neuron_base,
-        "levels": d.levels, "leak_enable": int(d.leak_shift is not None),
-        "leak_shift": d.leak_shift or 0, "hard_reset": int(d.hard_reset),
-        "count_spikes": int(d.count_spikes), "c_out": d.c_out, "theta_attn": d.theta_attn,
-    }
+__all__ = ["Sequencer"]
 
 
 class Sequencer(wiring.Component):

@@ -15,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 from pymodel.golden import contract
 
 from .checks import check_int, reject
+from .descriptor import ENGINE_FIELDS, layout_for
 
 __all__ = ["SparseEngine", "lowest_set_bit", "layer_layout", "result_layout"]
 
@@ -43,14 +44,11 @@ def lowest_set_bit(m: Module, bits, name: str = "lsb"):
 
 def layer_layout(*, entries: int, weight_rows: int, bias_rows: int,
                  max_chunks: int) -> data.StructLayout:
-    """What the engine needs to know about a layer, sampled at ``start``."""
-    return data.StructLayout({
-        "c_in": unsigned(max(1, entries).bit_length()),
-        "chunks": unsigned(max(1, max_chunks).bit_length()),
-        "weight_base": unsigned(max(1, weight_rows - 1).bit_length()),
-        "bias_base": unsigned(max(1, bias_rows - 1).bit_length()),
-        "wide": 1,
-    })
+    """What the engine needs to know about a layer, sampled at ``start``: the descriptor's
+    :data:`hw.descriptor.ENGINE_FIELDS`."""
+    return layout_for({"walk_entries": entries, "weight_rows": weight_rows,
+                       "bias_rows": bias_rows, "max_chunks": max_chunks},
+                      names=ENGINE_FIELDS)
 
 
 def result_layout(*, lanes: int, accumulator_bits: int, max_chunks: int) -> data.StructLayout:

@@ -20,26 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from pymodel.targets import PARTS, Part
+
 __all__ = ["PARTS", "Part", "synthesize", "SynthesisError", "parse_cells", "fits",
            "longest_path"]
 
-
-@dataclass(frozen=True)
-class Part:
-    name: str
-    luts: int
-    ffs: int
-    bram36: int
-    dsps: int
-
-
-#: Artix-7 capacities (7 Series product tables).
-PARTS = {part.name: part for part in (
-    Part("xc7a35t", 20_800, 41_600, 50, 90),
-    Part("xc7a50t", 32_600, 65_200, 75, 120),
-    Part("xc7a100t", 63_400, 126_800, 135, 240),
-    Part("xc7a200t", 133_800, 267_600, 365, 740),
-)}
 
 # LUTs per LUT-RAM / shift-register primitive (a RAM32M is four LUTs of one slice, ...).
 _LUT_MEMORY = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,

@@ -22,6 +22,7 @@ import numpy as np
 
 from .golden.network import GoldenResult, step_layers
 from .modelfile import IntegerModel, layer_shape
+from .targets import BRAM36_BITS, DEFAULT_PART, PARTS
 
 __all__ = ["ENERGY_AC_PJ", "ENERGY_MAC_PJ", "layer_statistics", "energy", "memory_bits",
            "build_report",
@@ -69,9 +70,6 @@ def energy(model: IntegerModel, stats: dict) -> dict:
             "snn_uj": snn_uj, "ann_uj": ann_uj, "ann_over_snn": ann_uj / snn_uj if snn_uj else None}
 
 
-#: One Artix-7 block RAM (RAMB36E1): 36 kbit including the parity bits.
-BRAM36_BITS = 36 * 1024
-XC7A35T_BRAM36 = 50
 
 
 def memory_bits(model: IntegerModel) -> dict:
@@ -96,7 +94,7 @@ def memory_bits(model: IntegerModel) -> dict:
     total = sum(bits.values())
     bits["total"] = total
     bits["bram36_equivalent"] = round(total / BRAM36_BITS, 2)
-    bits["share_of_xc7a35t_bram"] = round(total / (BRAM36_BITS * XC7A35T_BRAM36), 3)
+    bits["share_of_xc7a35t_bram"] = round(total / (BRAM36_BITS * PARTS[DEFAULT_PART].bram36), 3)
     return bits
 
 

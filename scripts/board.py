@@ -1,5 +1,6 @@
-"""``qkspike board``: a Vivado build plan for an Arty A7 (amaranth-boards), with the model's
-weights inside the bitstream; ``--build`` runs Vivado when it is on PATH."""
+"""``qkspike board``: a build plan for a board of :data:`pymodel.targets.BOARDS` (the Arty A7s:
+Vivado, through amaranth-boards), with the model's weights inside the bitstream; ``--build``
+runs the toolchain when it is on PATH."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 import shutil
 from pathlib import Path
 
-from hw.board import BOARDS, ArtyTop, board_platform
+from hw.board import BoardTop
 from pymodel import modelfile
+from pymodel.targets import BOARDS, board_platform
 
 from .cli import UsageError
 
@@ -34,7 +36,7 @@ def run(args) -> int:
         raise UsageError("--lanes must be at least 1")
     model = modelfile.load(args.model)
     platform = board_platform(args.board)
-    top = ArtyTop(model, lanes=args.lanes, baud=args.baud)
+    top = BoardTop(model, board=BOARDS[args.board], lanes=args.lanes, baud=args.baud)
     plan = platform.prepare(top, name=NAME)
     args.out.mkdir(parents=True, exist_ok=True)
     plan.extract(args.out)

@@ -9,7 +9,8 @@ from amaranth.back import verilog
 
 from hw.core import Core
 from hw.program import compile_program
-from hw.synthesis import PARTS, fits, synthesize
+from hw.synthesis import fits, synthesize
+from pymodel.targets import DEFAULT_PART, PARTS
 from pymodel import modelfile
 
 from .cli import UsageError
@@ -18,7 +19,7 @@ from .cli import UsageError
 def add_arguments(parser) -> None:
     parser.add_argument("--model", type=Path, default=None,
                         help="model file (default: the shipped model)")
-    parser.add_argument("--part", choices=sorted(PARTS), default="xc7a35t",
+    parser.add_argument("--part", choices=sorted(PARTS), default=DEFAULT_PART,
                         help="(default: %(default)s)")
     parser.add_argument("--lanes", type=int, default=16, help="P (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")

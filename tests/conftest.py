@@ -1,15 +1,16 @@
-"""Shared fixtures: small exported models built from random networks, and the shipped model."""
+"""Shared fixtures: small exported models built from random networks, and the shipped model.
+
+PyTorch is imported only by :func:`exported_random_model`: tests of the RTL and the golden
+model that build their models with :mod:`pymodel.synthetic` run without it.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from pymodel import modelfile
-from pymodel.export import export
 from pymodel.frontend import FrontendConfig
-from pymodel.model import QKSpikeNet
 from pymodel.model_config import ModelConfig, NeuronConfig
 
 
@@ -32,6 +33,10 @@ def random_features(count: int, config: ModelConfig, seed: int = 0) -> np.ndarra
 
 def exported_random_model(config: ModelConfig, seed: int = 0, gain: float = 3.0):
     """A random network, calibrated and exported: an IntegerModel that fires a fair amount."""
+    import torch
+
+    from pymodel.export import export
+    from pymodel.model import QKSpikeNet
     torch.manual_seed(seed)
     net = QKSpikeNet(config)
     with torch.no_grad():

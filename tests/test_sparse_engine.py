@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from hw.program import _rows
+from hw.program import weight_rows_for
 from hw.sparse_engine import SparseEngine
 from pymodel.golden import contract
 from pymodel.golden.sparse_engine import chunk_results, walk_cycles
@@ -23,7 +23,7 @@ def make_layers(lanes, seed=0):
     for c_in, c_out, wide in shapes:
         weights = rng.integers(-127, 128, size=(c_in, c_out))
         bias = rng.integers(-3000, 3000, size=c_out)
-        rows, biases = _rows(weights, lanes), contract.split_into_lanes(bias, lanes)
+        rows, biases = weight_rows_for(weights, lanes), contract.split_into_lanes(bias, lanes)
         layers.append({"c_in": c_in, "c_out": c_out, "wide": wide, "weights": weights,
                        "bias": bias, "weight_base": weight_base, "bias_base": bias_base,
                        "chunks": len(biases)})

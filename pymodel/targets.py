@@ -1,0 +1,82 @@
+"""FPGA parts and boards: the one table every command reads (pure data, no HDL imports).
+
+``qkspike synth`` takes its parts from :data:`PARTS`, ``qkspike board`` its boards from
+:data:`BOARDS`, the report its default part, and the RTL generator the largest part as the
+bound on a design's size. Adding a board of a known vendor is one :class:`Board` row; a new
+vendor adds a :class:`Part` row per device and a toolchain adapter (see docs/DESIGN.md).
+It lives under ``pymodel`` because the report (the lowest layer that needs it) may not
+import ``hw``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+__all__ = ["Part", "Board", "PARTS", "BOARDS", "DEFAULT_PART", "BRAM36_BITS", "largest_part",
+           "board_platform"]
+
+#: Bits of one Xilinx 7-series RAMB36E1 (36 kbit, parity bits included).
+BRAM36_BITS = 36 * 1024
+
+
+@dataclass(frozen=True)
+class Part:
+    """An FPGA device's capacities (vendor product tables)."""
+
+    name: str
+    luts: int
+    ffs: int
+    bram36: int      # block RAM in RAMB36 equivalents (36 kbit each)
+    dsps: int
+    vendor: str = "xilinx"
+    #: Yosys's synthesis command for the family.
+    yosys_synth: str = "synth_xilinx"
+
+
+#: Artix-7 capacities (7 Series product tables).
+PARTS = {part.name: part for part in (
+    Part("xc7a35t", 20_800, 41_600, 50, 90),
+    Part("xc7a50t", 32_600, 65_200, 75, 120),
+    Part("xc7a100t", 63_400, 126_800, 135, 240),
+    Part("xc7a200t", 133_800, 267_600, 365, 740),
+)}
+
+#: The part figures are quoted against when none is named (the Arty A7-35's).
+DEFAULT_PART = "xc7a35t"
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board ``qkspike board`` targets: its amaranth-boards platform and the pins used."""
+
+    name: str
+    #: ``module:Class`` of the amaranth-boards platform.
+    platform: str
+    part: str
+    #: The UART resource (name, number) the link uses, and how many LEDs show its status.
+    uart: tuple[str, int]
+    leds: int
+    #: Who builds the bitstream from the plan.
+    toolchain: str
+
+
+BOARDS = {board.name: board for board in (
+    Board("arty-a7-35", "amaranth_boards.arty_a7:ArtyA7_35Platform", "xc7a35t", ("uart", 0), 4,
+          "Vivado"),
+    Board("arty-a7-100", "amaranth_boards.arty_a7:ArtyA7_100Platform", "xc7a100t", ("uart", 0),
+          4, "Vivado"),
+)}
+
+
+def largest_part() -> Part:
+    """The part with the most block RAM: the bound on what the generator builds."""
+    return max(PARTS.values(), key=lambda part: part.bram36)
+
+
+def board_platform(name: str):
+    """An instance of the amaranth-boards platform of board ``name``."""
+    if name not in BOARDS:
+        raise ValueError(f"unknown board {name!r}; choose from {', '.join(BOARDS)}")
+    module, cls = BOARDS[name].platform.split(":")
+    return getattr(importlib.import_module(module), cls)()
