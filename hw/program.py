@@ -23,6 +23,7 @@ from typing import Optional
 import numpy as np
 
 from pymodel.golden import contract
+from pymodel import topology
 from pymodel.golden.network import step_layers
 from pymodel.modelfile import IntegerModel, group_names, layer_shape
 from pymodel.targets import BRAM36_BITS, largest_part
@@ -61,7 +62,8 @@ def check_design_size(model: IntegerModel, lanes: int) -> None:
 
 
 class Source(enum.IntEnum):
-    """Where a layer's input vector comes from."""
+    """Where a layer's input vector comes from: the hardware codes of
+    :class:`pymodel.topology.Source` (same member names)."""
 
     FEATURES = 0     # the encoder window: K frames of uint8 features
     SPIKES = 1       # the spike buffer the previous layer wrote
@@ -70,7 +72,8 @@ class Source(enum.IntEnum):
 
 
 class Post(enum.IntEnum):
-    """What happens to a finished chunk of accumulators."""
+    """What happens to a finished chunk of accumulators: the hardware codes of
+    :class:`pymodel.topology.Post` (same member names)."""
 
     NEURON = 0            # spikes = N(acc)
     RESIDUAL_REPLACE = 1  # r = sat(rescale(acc)); spikes = N(r)
@@ -166,40 +169,25 @@ def compile_program(model: IntegerModel, lanes: int, *,
     # The attention comparator holds thresholds up to the largest head sum + 1 only.
     theta_attn = contract.token_mask_threshold(cfg.theta_attn, cfg.channels // cfg.heads,
                                                cfg.neurons["qk"].levels)
-    next_group = {}
-    for b in range(cfg.blocks):
-        next_group[f"b{b}_fc2"] = f"b{b + 1}_attn_in" if b + 1 < cfg.blocks else "head"
-    for name in step_layers(cfg) + ["head"]:
+    for lay in topology.layers(cfg):
+        name, c_in, c_out, group = lay.name, lay.c_in, lay.c_out, lay.output_group
         layer = model.layers[name]
-        c_in, c_out = layer_shape(cfg, name)
         rows = weight_rows_for(layer.weight, lanes)
         chunks = rows.shape[0] // c_in
         weights.append(rows)
         biases.append(contract.split_into_lanes(layer.bias, lanes))
-        kind = name.split("_", 1)[1] if name.startswith("b") else name
-        if name == "enc":
-            source, post, group = Source.FEATURES, Post.RESIDUAL_REPLACE, "b0_attn_in"
-        elif name == "head":
-            source, post, group = Source.COUNTS, Post.LOGITS, None
-        elif kind == "qk":
-            source, post, group = Source.SPIKES, Post.NEURON, name
-        elif kind == "o":
-            source, post, group = Source.ATTENTION, Post.RESIDUAL_ADD, \
-                name.replace("_o", "_mlp_in")
-        elif kind == "fc1":
-            source, post, group = Source.SPIKES, Post.NEURON, name.replace("_fc1", "_hidden")
-        else:
-            source, post, group = Source.SPIKES, Post.RESIDUAL_ADD, next_group[name]
-        fields = dict(name=name, source=source, c_in=c_in, c_out=c_out, chunks=chunks,
-                      weight_base=weight_base, bias_base=bias_base,
-                      wide_factors=name in ("enc", "head"), post=post,
-                      shift=layer.shift or 0, theta_attn=theta_attn)
+        fields = dict(name=name, source=Source[lay.source.name], c_in=c_in, c_out=c_out,
+                      chunks=chunks, weight_base=weight_base, bias_base=bias_base,
+                      # features and counts are 8-bit factors: the multiplier path
+                      wide_factors=lay.source in (topology.Source.FEATURES,
+                                                  topology.Source.COUNTS),
+                      post=Post[lay.post.name], shift=layer.shift or 0, theta_attn=theta_attn)
         if group is not None:
             params = model.neuron_params(group)
             fields.update(neuron_base=neuron_bases[group], levels=params.levels,
                           leak_shift=params.leak_shift,
                           hard_reset=params.reset is contract.ResetMode.HARD,
-                          count_spikes=group == "head")
+                          count_spikes=lay.counts_spikes)
         descriptors[name] = Descriptor(**fields)
         weight_base += rows.shape[0]
         bias_base += chunks

@@ -33,6 +33,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from . import topology
 from .golden import contract
 from .model_config import GROUPS, ModelConfig, NeuronConfig
 
@@ -268,53 +269,51 @@ def _forward(config: ModelConfig, p: dict, x: torch.Tensor, *, integer: bool,
         return _saturate(total, config.residual_bits)
 
     enc = _encoder(config, p["enc.w"], p["enc.b"], x)
+    plan = topology.step_layers(config)
     zeros = {}
 
-    def state(key, size):
-        if key not in zeros:
-            zeros[key] = x.new_zeros(batch, size)
-        return zeros[key]
+    def state(group):
+        size = topology.group_size(config, group)
+        if size not in zeros:
+            zeros[size] = x.new_zeros(batch, size)
+        return zeros[size]
 
     v = {}
     counts = x.new_zeros(batch, c)
     events = {}
     peak = x.new_zeros(())
     for t in range(steps):
-        r = residual(None, enc[:, t], p.get("enc.shift", 0))
-        if record_residual:
-            peak = torch.maximum(peak, r.abs().max())
-        for b in range(config.blocks):
-            key = f"b{b}"
-            a, v[f"{key}_attn_in"] = neuron("attn_in", v.get(f"{key}_attn_in", state("c", c)),
-                                            r, p[f"{key}_attn_in.theta"])
-            qk, v[f"{key}_qk"] = neuron("qk", v.get(f"{key}_qk", state("2c", 2 * c)),
-                                        a @ p[f"{key}_qk.w"] + p[f"{key}_qk.b"],
-                                        p[f"{key}_qk.theta"])
-            q, k = qk[:, :c], qk[:, c:]
-            head_sum = q.reshape(batch, heads, -1).sum(-1)
-            # Token mask: exact comparison, rectangle surrogate of width 1 around theta_attn.
-            mask_exact = (head_sum >= config.theta_attn).to(q.dtype)
-            mask = _ste(mask_exact, torch.clamp(head_sum - config.theta_attn + 1.0, 0.0, 1.0))
-            k_masked = k * mask.repeat_interleave(c // heads, dim=1)
-            r = residual(r, k_masked @ p[f"{key}_o.w"] + p[f"{key}_o.b"],
-                         p.get(f"{key}_o.shift", 0))
-            a2, v[f"{key}_mlp_in"] = neuron("mlp_in", v.get(f"{key}_mlp_in", state("c", c)),
-                                            r, p[f"{key}_mlp_in.theta"])
-            hid, v[f"{key}_hidden"] = neuron("hidden", v.get(f"{key}_hidden",
-                                                             state("e", config.hidden)),
-                                             a2 @ p[f"{key}_fc1.w"] + p[f"{key}_fc1.b"],
-                                             p[f"{key}_hidden.theta"])
-            r = residual(r, hid @ p[f"{key}_fc2.w"] + p[f"{key}_fc2.b"],
-                         p.get(f"{key}_fc2.shift", 0))
-            if record_residual:
-                peak = torch.maximum(peak, r.abs().max())
-            for name, value in ((f"{key}_qk", a), (f"{key}_o", k_masked), (f"{key}_fc1", a2),
-                                (f"{key}_fc2", hid)):
-                events[name] = events.get(name, 0) + (value != 0).sum(-1)
-        s, v["head"] = neuron("head", v.get("head", state("c", c)), r, p["head.theta"])
-        counts = counts + s
-        if integer:
-            counts = torch.clamp(counts, max=contract.COUNT_MAX)
+        buffer = r = None      # the spikes the last layer wrote; the residual stream
+        for lay in plan:
+            name = lay.name
+            if lay.source is topology.Source.FEATURES:
+                factors, acc = None, enc[:, t]
+            else:
+                factors = buffer
+                if lay.source is topology.Source.ATTENTION:
+                    q, k = buffer[:, :c], buffer[:, c:]
+                    head_sum = q.reshape(batch, heads, -1).sum(-1)
+                    # Token mask: exact comparison, rectangle surrogate of width 1 around
+                    # theta_attn.
+                    mask_exact = (head_sum >= config.theta_attn).to(q.dtype)
+                    mask = _ste(mask_exact,
+                                torch.clamp(head_sum - config.theta_attn + 1.0, 0.0, 1.0))
+                    factors = k * mask.repeat_interleave(c // heads, dim=1)
+                acc = factors @ p[f"{name}.w"] + p[f"{name}.b"]
+                events[name] = events.get(name, 0) + (factors != 0).sum(-1)
+            if lay.residual:
+                r = residual(r if lay.post is topology.Post.RESIDUAL_ADD else None, acc,
+                             p.get(f"{name}.shift", 0))
+                acc = r
+                if record_residual and lay.kind.ends_block:
+                    peak = torch.maximum(peak, r.abs().max())
+            group = lay.output_group
+            buffer, v[group] = neuron(topology.group_kind(group), v.get(group, state(group)),
+                                      acc, p[f"{group}.theta"])
+            if lay.counts_spikes:
+                counts = counts + buffer
+                if integer:
+                    counts = torch.clamp(counts, max=contract.COUNT_MAX)
     out = {"counts": counts, "events": events, "residual_peak": peak}
     if integer:
         out["logits_int"] = counts @ p["head.w"] + p["head.b"]

@@ -26,6 +26,7 @@ import numpy as np
 from .frontend import FrontendConfig
 from .golden import contract
 from .golden.neuron import NeuronParams
+from . import topology
 from .model_config import GROUPS, ModelConfig
 
 __all__ = ["FORMAT", "VERSION", "ModelFileError", "Layer", "IntegerModel", "load", "save",
@@ -57,43 +58,31 @@ class ModelFileError(ValueError):
     """A model file that does not satisfy the schema; the message names the field."""
 
 
+# Names and shapes come from the one topology table (pymodel/topology.py).
+
 def layer_names(config: ModelConfig) -> list[str]:
     """Sparse layers in execution order within a time step, then the head."""
-    names = ["enc"]
-    for block in range(config.blocks):
-        names += [f"b{block}_{layer}" for layer in ("qk", "o", "fc1", "fc2")]
-    return names + ["head"]
+    return [lay.name for lay in topology.layers(config)]
 
 
 def residual_layers(config: ModelConfig) -> list[str]:
     """Layers whose accumulator joins the residual stream: they carry a rescale shift."""
-    return [name for name in layer_names(config) if name == "enc" or name.endswith(("_o", "_fc2"))]
+    return [lay.name for lay in topology.layers(config) if lay.residual]
 
 
 def group_names(config: ModelConfig) -> list[str]:
     """Neuron populations in execution order within a time step."""
-    return [f"b{b}_{g}" for b in range(config.blocks) for g in GROUPS] + ["head"]
+    return topology.groups(config)
 
 
-def group_kind(group: str) -> str:
-    """``b1_qk`` -> ``qk``: the key of ``ModelConfig.neurons``."""
-    return group if group == "head" else group.split("_", 1)[1]
+group_kind = topology.group_kind
+group_size = topology.group_size
 
 
 def layer_shape(config: ModelConfig, name: str) -> tuple[int, int]:
     """(C_in, C_out) of a sparse layer."""
-    c, e = config.channels, config.hidden
-    if name == "enc":
-        return config.kernel * config.n_mels, c
-    if name == "head":
-        return c, len(config.classes)
-    return {"qk": (c, 2 * c), "o": (c, c), "fc1": (c, e), "fc2": (e, c)}[name.split("_", 1)[1]]
-
-
-def group_size(config: ModelConfig, group: str) -> int:
-    c = config.channels
-    return {"attn_in": c, "qk": 2 * c, "mlp_in": c, "hidden": config.hidden,
-            "head": c}[group_kind(group)]
+    lay = topology.layer(config, name)
+    return lay.c_in, lay.c_out
 
 
 @dataclass
@@ -124,12 +113,7 @@ class IntegerModel:
 
     def factor_max(self, name: str) -> int:
         """Largest input factor of a layer: feature, spike level or spike count."""
-        if name == "enc":
-            return contract.FEATURE_MAX
-        if name == "head":
-            return contract.COUNT_MAX
-        group = {"qk": "attn_in", "o": "qk", "fc1": "mlp_in", "fc2": "hidden"}[name.split("_")[1]]
-        return self.config.neurons[group].levels
+        return topology.factor_max(self.config, topology.layer(self.config, name))
 
     def accumulator_bits(self, name: str) -> int:
         layer = self.layers[name]

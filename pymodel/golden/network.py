@@ -28,6 +28,7 @@ from typing import Optional
 import numpy as np
 
 from . import contract
+from .. import topology
 from .neuron import NeuronPopulation
 
 __all__ = ["GoldenResult", "run", "step_layers", "encoder_window"]
@@ -35,10 +36,7 @@ __all__ = ["GoldenResult", "run", "step_layers", "encoder_window"]
 
 def step_layers(config) -> list[str]:
     """The layers of one time step, in order (the head runs once, after the last frame)."""
-    names = ["enc"]
-    for block in range(config.blocks):
-        names += [f"b{block}_{layer}" for layer in ("qk", "o", "fc1", "fc2")]
-    return names
+    return [lay.name for lay in topology.step_layers(config)]
 
 
 @dataclass
@@ -91,50 +89,41 @@ def run(model, features: np.ndarray, *, trace: bool = True,
     if frames % cfg.stride:
         raise ValueError(f"{frames} frames is not a whole number of strides ({cfg.stride})")
     steps = frames // cfg.stride
-    c, heads = cfg.channels, cfg.heads
     layers = model.layers
     populations = {group: NeuronPopulation(model.neuron_params(group))
                    for group in model.thresholds}
-    names = step_layers(cfg)
-    events = {name: np.zeros(steps, dtype=np.int64) for name in names}
-    factor_sums = {name: np.zeros(steps, dtype=np.int64) for name in names}
-    spikes = {name: [] for name in names}
-    residual = {name: [] for name in names if name == "enc" or name.endswith(("_o", "_fc2"))}
-    counts = np.zeros(c, dtype=np.int64)
-
-    def sparse(name, t, factors):
-        acc, nnz = contract.sparse_accumulate(factors, layers[name].weight, layers[name].bias)
-        events[name][t] = nnz
-        factor_sums[name][t] = int(np.sum(factors))
-        return acc
-
-    def residual_neuron(name, t, r, group):
-        residual[name].append(r) if trace else None
-        out = populations[group].step(r)
-        spikes[name].append(out) if trace else None
-        return out
+    plan = topology.step_layers(cfg)
+    events = {lay.name: np.zeros(steps, dtype=np.int64) for lay in plan}
+    factor_sums = {lay.name: np.zeros(steps, dtype=np.int64) for lay in plan}
+    spikes = {lay.name: [] for lay in plan}
+    residual = {lay.name: [] for lay in plan if lay.residual}
+    counts = np.zeros(cfg.channels, dtype=np.int64)
 
     for t in range(steps):
-        window = encoder_window(features, t, cfg.kernel, cfg.stride)
-        r = contract.residual_add(0, sparse("enc", t, window), layers["enc"].shift,
-                                  cfg.residual_bits)
-        a = residual_neuron("enc", t, r, "b0_attn_in")
-        for b in range(cfg.blocks):
-            key = f"b{b}"
-            qk = populations[f"{key}_qk"].step(sparse(f"{key}_qk", t, a))
-            spikes[f"{key}_qk"].append(qk) if trace else None
-            mask = contract.qk_token_mask(qk[:c], heads, cfg.theta_attn)
-            k_masked = contract.apply_token_mask(qk[c:], mask)
-            r = contract.residual_add(r, sparse(f"{key}_o", t, k_masked),
-                                      layers[f"{key}_o"].shift, cfg.residual_bits)
-            a2 = residual_neuron(f"{key}_o", t, r, f"{key}_mlp_in")
-            hidden = populations[f"{key}_hidden"].step(sparse(f"{key}_fc1", t, a2))
-            spikes[f"{key}_fc1"].append(hidden) if trace else None
-            r = contract.residual_add(r, sparse(f"{key}_fc2", t, hidden),
-                                      layers[f"{key}_fc2"].shift, cfg.residual_bits)
-            next_group = f"b{b + 1}_attn_in" if b + 1 < cfg.blocks else "head"
-            a = residual_neuron(f"{key}_fc2", t, r, next_group)
-        counts = contract.count_add(counts, a)
+        buffer = r = None      # the spikes the last layer wrote; the residual stream
+        for lay in plan:
+            if lay.source is topology.Source.FEATURES:
+                factors = encoder_window(features, t, cfg.kernel, cfg.stride)
+            elif lay.source is topology.Source.ATTENTION:
+                q, k = buffer[:cfg.channels], buffer[cfg.channels:]
+                factors = contract.apply_token_mask(
+                    k, contract.qk_token_mask(q, cfg.heads, cfg.theta_attn))
+            else:
+                factors = buffer
+            acc, events[lay.name][t] = contract.sparse_accumulate(
+                factors, layers[lay.name].weight, layers[lay.name].bias)
+            factor_sums[lay.name][t] = int(np.sum(factors))
+            if lay.residual:
+                keep = r if lay.post is topology.Post.RESIDUAL_ADD else 0
+                r = acc = contract.residual_add(keep, acc, layers[lay.name].shift,
+                                                cfg.residual_bits)
+                if trace:
+                    residual[lay.name].append(r)
+            buffer = populations[lay.output_group].step(acc)
+            if trace:
+                spikes[lay.name].append(buffer)
+            if lay.counts_spikes:
+                counts = contract.count_add(counts, buffer)
 
     logits, nnz = contract.sparse_accumulate(counts, layers["head"].weight, layers["head"].bias)
     events["head"] = np.array([nnz])
