@@ -186,9 +186,8 @@ class NeuronArray(wiring.Component):
 
     def _threshold_rows(self) -> list[list[int]]:
         # Lanes past the last channel get the largest threshold; their spikes are masked anyway.
-        padded = list(self.params.thresholds)
-        padded += [max(padded)] * (self.chunks * self.lanes - len(padded))
-        return [padded[c * self.lanes:(c + 1) * self.lanes] for c in range(self.chunks)]
+        thresholds = self.params.thresholds
+        return contract.split_into_lanes(thresholds, self.lanes, fill=max(thresholds)).tolist()
 
     def elaborate(self, platform):
         m = Module()

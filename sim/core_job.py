@@ -20,7 +20,7 @@ from amaranth.back import verilog
 
 from hw.core import Core
 from hw.program import Program
-from pymodel.golden import network
+from pymodel.golden import contract, network
 from pymodel.modelfile import IntegerModel
 
 from . import pysim
@@ -74,16 +74,10 @@ def expected_trace(program: Program, golden: network.GoldenResult) -> Trace:
     steps = len(next(iter(golden.spikes.values())))
     blocks = {"layer": [], "chunk": [], "spikes": [], "residual": [], "residual_valid": []}
     for index, d in enumerate(program.step):
-        def lanes_of(values):
-            """(steps, C) -> (steps, chunks, lanes), the last chunk zero padded."""
-            padded = np.zeros((steps, d.chunks * lanes), dtype=np.int64)
-            padded[:, :values.shape[1]] = values
-            return padded.reshape(steps, d.chunks, lanes)
-
         spikes = np.asarray(golden.spikes[d.name], dtype=np.int64).reshape(steps, -1)
         residual = golden.residual.get(d.name)
-        blocks["spikes"].append(lanes_of(spikes))
-        blocks["residual"].append(lanes_of(np.asarray(residual, dtype=np.int64))
+        blocks["spikes"].append(contract.split_into_lanes(spikes, lanes))
+        blocks["residual"].append(contract.split_into_lanes(residual, lanes)
                                   if residual is not None
                                   else np.zeros((steps, d.chunks, lanes), np.int64))
         blocks["layer"].append(np.full((steps, d.chunks), index))

@@ -13,6 +13,7 @@ import numpy as np
 from amaranth.back import verilog
 
 from hw.neuron import NeuronArray
+from pymodel.golden import contract
 from pymodel.golden.neuron import NeuronPopulation
 
 from . import pysim
@@ -26,8 +27,7 @@ __all__ = ["chunk_vectors", "neuron_stimulus", "neuron_job", "run_pysim",
 
 def chunk_vectors(values: Sequence[int], lanes: int) -> list[list[int]]:
     """Split one time step's channel values into chunks of ``lanes``, zero-padding the last."""
-    padded = [int(v) for v in values] + [0] * (-len(values) % lanes)
-    return [padded[i:i + lanes] for i in range(0, len(padded), lanes)]
+    return contract.split_into_lanes(values, lanes).tolist()
 
 
 def neuron_stimulus(array: NeuronArray, *, steps: int = 40, seed: int = 0) -> list[np.ndarray]:

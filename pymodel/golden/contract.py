@@ -335,9 +335,11 @@ def lane_chunks(channels: int, lanes: int) -> int:
 
 
 def split_into_lanes(vector, lanes: int, fill: int = 0) -> np.ndarray:
-    """``vector`` (C,) as ``(lane_chunks(C, lanes), lanes)``, the last chunk padded with
-    ``fill``."""
+    """``vector`` (..., C) as ``(..., lane_chunks(C, lanes), lanes)``, the last chunk padded
+    with ``fill``."""
     vector = np.asarray(vector, dtype=np.int64)
-    padded = np.full(lane_chunks(len(vector), lanes) * lanes, fill, dtype=np.int64)
-    padded[:len(vector)] = vector
-    return padded.reshape(-1, lanes)
+    channels = vector.shape[-1]
+    padded = np.full((*vector.shape[:-1], lane_chunks(channels, lanes) * lanes), fill,
+                     dtype=np.int64)
+    padded[..., :channels] = vector
+    return padded.reshape(*vector.shape[:-1], -1, lanes)
