@@ -10,13 +10,17 @@ import struct
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.crc import Processor
+from amaranth.lib.crc import Algorithm, Processor
 from amaranth.lib.wiring import In, Out
 
-from pymodel.golden.link import CRC, PROTOCOL_VERSION, SYNC, Command, ErrorCode, Reply
+from pymodel.golden.link import (CRC_PARAMETERS, PROTOCOL_VERSION, SYNC, Command, ErrorCode,
+                                 Reply)
 
 from .checks import check_int
 from .core import Core, feature_layout
+
+#: The link's CRC, from the protocol's one definition.
+CRC = Algorithm(**CRC_PARAMETERS)(data_width=8)
 
 __all__ = ["LinkController"]
 

@@ -4,13 +4,47 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 from pymodel import modelfile
 from pymodel.audio import AudioError, read_wav
 from pymodel.frontend import features
-from pymodel.golden.link import BoardClient, LinkError
+from pymodel.golden.link import (Command, FrameParser, Info, LinkError, Reply, Result,
+                                 decode_info, decode_result, decode_stats, expect, frame)
 
 from .cli import UsageError
+
+
+class BoardClient:
+    """The host's side of a session over any byte transport with pyserial's ``write`` and
+    ``read(size)`` (a ``serial.Serial``, or :class:`GoldenBoard`)."""
+
+    def __init__(self, transport, *, classes: int):
+        self.transport = transport
+        self.classes = classes
+        self._parser = FrameParser()
+        self._pending: list[tuple[Optional[int], bytes]] = []
+
+    def request(self, code: int, payload: bytes = b"") -> tuple[Optional[int], bytes]:
+        self.transport.write(frame(code, payload))
+        while not self._pending:
+            data = self.transport.read(256)
+            if not data:
+                raise LinkError("no reply from the board (timed out)")
+            self._pending.extend(self._parser.feed(data))
+        return self._pending.pop(0)
+
+    def info(self) -> Info:
+        return decode_info(*self.request(Command.PING))
+
+    def classify(self, features: bytes) -> Result:
+        code, payload = self.request(Command.LOAD, features)
+        expect(code, payload, Reply.ACK)
+        return decode_result(*self.request(Command.RUN), self.classes)
+
+    def stats(self) -> list[int]:
+        return decode_stats(*self.request(Command.STATS))
+
 
 
 def add_arguments(parser) -> None:

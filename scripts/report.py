@@ -8,7 +8,7 @@ from pathlib import Path
 from pymodel.evaluate import evaluate
 from pymodel.report import format_table, write_report
 
-from .eval import add_common, load_clips
+from .clips import add_common, load_clips
 
 
 def add_arguments(parser) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from sim.parallel import SchedulerError
-from sim.simulate import format_simulation, plot_layer_cycles, simulate_clips
+from sim.simulate import CLOCK_MHZ, simulate_clips
 
 from .cli import UsageError
-from .eval import add_common, load_clips
+from .clips import add_common, load_clips
 
 
 def add_arguments(parser) -> None:
@@ -52,3 +54,59 @@ def run(args) -> int:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0 if result["bit_exact"] == result["clips"] else 1
+
+
+def format_simulation(result: dict) -> str:
+    lines = [
+        "| metric | value |", "| --- | --- |",
+        f"| clips | {result['clips']} |",
+        f"| bit-exact (RTL == golden: logits, trace, counters) | {result['bit_exact']} / "
+        f"{result['clips']} |",
+        f"| RTL accuracy | {100 * result['accuracy']:.2f} % |",
+        f"| cycles per inference (mean / max) | {result['cycles_mean']:.0f} / "
+        f"{result['cycles_max']} |",
+        f"| latency at {CLOCK_MHZ:.0f} MHz | {result['latency_us_at_100mhz']:.1f} us |",
+        f"| sparse bound (mean) | {result['bound_mean']:.0f} "
+        f"(cycles / bound = {result['cycles_over_bound']:.3f}) |",
+        f"| dense walk (no zero-skipping) | {result['dense_mean']:.0f} "
+        f"({result['dense_over_cycles']:.1f} x the measured cycles) |",
+        f"| Verilator speed (one simulator) | {result['verilator_cycles_per_second']} "
+        f"cycles/s |",
+        f"| regression wall time (jobs: {result['jobs'] or 'Dask'}; build excluded) | "
+        f"{result['regression_seconds']} s ({result['regression_cycles_per_second']} "
+        f"cycles/s) |",
+        "", "| layer | cycles (mean) | sparse bound (mean) | overhead | dense |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, layer in result["layers"].items():
+        lines.append(f"| {name} | {layer['cycles_mean']:.0f} | {layer['bound_mean']:.0f} | "
+                     f"{layer['overhead_mean']:.0f} | {layer['dense']} |")
+    for mismatch in result["mismatches"][:10]:
+        lines.append(f"\nMISMATCH {mismatch['path']}: {mismatch['problem']}")
+    return "\n".join(lines)
+
+
+def plot_layer_cycles(result: dict, path) -> None:
+    """Per-layer measured cycles against the sparse bound (and the dense walk)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result["layers"])
+    cycles = [result["layers"][n]["cycles_mean"] for n in names]
+    bound = [result["layers"][n]["bound_mean"] for n in names]
+    dense = [result["layers"][n]["dense"] for n in names]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.bar(x - 0.27, dense, 0.27, label="dense (no zero-skipping)", color="0.8")
+    ax.bar(x, cycles, 0.27, label="measured (RTL)", color="tab:blue")
+    ax.bar(x + 0.27, bound, 0.27, label="sparse bound nnz*ceil(C_out/P)", color="tab:orange")
+    ax.set_xticks(x, names, rotation=45, fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("cycles per inference")
+    ax.set_title(f"P = {result['lanes']}: {result['cycles_mean']:.0f} cycles per inference "
+                 f"({result['latency_us_at_100mhz']:.0f} us at 100 MHz)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -5,14 +5,24 @@ import pytest
 from pymodel.datasets import shipped_fsdd_test
 from pymodel.evaluate import extract_features
 from pymodel.golden import network
-from pymodel.golden.link import (CRC, Command, ErrorCode, FrameParser, Reply, decode_info,
+from hw.link import CRC
+from pymodel.golden.link import (Command, ErrorCode, FrameParser, Reply, crc8, decode_info,
                                  decode_result, decode_stats, frame)
 from sim.board_job import run_board
 
 
+def test_the_host_crc_is_the_gateware_crc():
+    """The protocol's pure-Python CRC-8 and amaranth.lib.crc (which the gateware uses),
+    built from the same parameters, agree; and it is the catalogue's CRC-8/SMBUS."""
+    from amaranth.lib.crc import catalog
+    for data in (b"", b"\x00", b"123456789", bytes(range(256))):
+        assert crc8(data) == CRC.compute(data) == catalog.CRC8_SMBUS(data_width=8).compute(data)
+    assert crc8(b"123456789") == 0xF4     # the catalogue's check value
+
+
 def test_frames_round_trip_and_checksum():
     raw = frame(Command.LOAD, bytes(range(40)))
-    assert raw[0] == 0xA5 and raw[-1] == CRC.compute(raw[1:-1])
+    assert raw[0] == 0xA5 and raw[-1] == crc8(raw[1:-1]) == CRC.compute(raw[1:-1])
     parser = FrameParser()
     assert parser.feed(b"\x00\x13" + raw) == [(Command.LOAD, bytes(range(40)))]
     broken = raw[:-1] + bytes([raw[-1] ^ 1])

@@ -3,9 +3,9 @@
 import pytest
 
 from pymodel.datasets import shipped_fsdd_test
-from pymodel.golden.link import (BoardClient, Command, ErrorCode, GoldenBoard, LinkError,
-                                 Reply)
+from pymodel.golden.link import Command, ErrorCode, GoldenBoard, LinkError, Reply
 from scripts import host
+from scripts.host import BoardClient
 from scripts.cli import main
 
 

@@ -5,7 +5,8 @@ Every frame, in both directions::
     0xA5 | command | length (2 bytes, little endian) | payload (length bytes) | CRC-8
 
 The CRC is CRC-8/SMBUS (polynomial 0x07, the ATM HEC polynomial) over command, length and
-payload, from ``amaranth.lib.crc``: the same definition the gateware uses. Requests:
+payload: :data:`CRC_PARAMETERS` here, which the gateware hands to ``amaranth.lib.crc``
+(``tests/test_board.py`` checks that both compute the same). Requests:
 
 =========  ======  =============================================  =======================
 request    code    payload                                        reply
@@ -29,16 +30,27 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from amaranth.lib.crc import catalog
-
-__all__ = ["SYNC", "Command", "Reply", "ErrorCode", "CRC", "frame", "FrameParser",
-           "LinkError", "Info", "Result", "decode_info", "decode_result", "decode_stats",
-           "PROTOCOL_VERSION", "BoardClient", "GoldenBoard"]
+__all__ = ["SYNC", "Command", "Reply", "ErrorCode", "CRC_PARAMETERS", "crc8", "frame",
+           "FrameParser", "LinkError", "Info", "Result", "decode_info", "decode_result",
+           "decode_stats", "expect", "PROTOCOL_VERSION", "GoldenBoard"]
 
 SYNC = 0xA5
 PROTOCOL_VERSION = 1
-#: CRC-8/SMBUS: polynomial 0x07, initial 0, no reflection. Shared with the gateware.
-CRC = catalog.CRC8_SMBUS(data_width=8)
+#: CRC-8/SMBUS, as ``amaranth.lib.crc.Algorithm``'s keywords: the gateware builds its CRC
+#: from these, this module computes with them (MSB first, so no reflection is implemented).
+CRC_PARAMETERS = {"crc_width": 8, "polynomial": 0x07, "initial_crc": 0x00,
+                  "reflect_input": False, "reflect_output": False, "xor_output": 0x00}
+
+
+def crc8(data: bytes) -> int:
+    """CRC-8/SMBUS of ``data``: :data:`CRC_PARAMETERS`, bit by bit."""
+    width, polynomial = CRC_PARAMETERS["crc_width"], CRC_PARAMETERS["polynomial"]
+    crc, top = CRC_PARAMETERS["initial_crc"], 1 << (width - 1)
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ polynomial if crc & top else crc << 1) & ((1 << width) - 1)
+    return crc ^ CRC_PARAMETERS["xor_output"]
 
 
 class Command(enum.IntEnum):
@@ -75,7 +87,7 @@ def frame(code: int, payload: bytes = b"") -> bytes:
     if len(payload) > 0xFFFF:
         raise ValueError(f"payload of {len(payload)} bytes does not fit a frame")
     body = bytes([code]) + struct.pack("<H", len(payload)) + bytes(payload)
-    return bytes([SYNC]) + body + bytes([CRC.compute(body)])
+    return bytes([SYNC]) + body + bytes([crc8(body)])
 
 
 class FrameParser:
@@ -105,7 +117,7 @@ class FrameParser:
             body = bytes(self._buffer[1:4 + length])
             checksum = self._buffer[4 + length]
             del self._buffer[:5 + length]
-            if CRC.compute(body) == checksum:
+            if crc8(body) == checksum:
                 frames.append((body[0], body[3:]))
             else:
                 frames.append((None, body))
@@ -129,7 +141,7 @@ class Result:
     compute_cycles: int
 
 
-def _expect(code: Optional[int], payload: bytes, *wanted: int) -> bytes:
+def expect(code: Optional[int], payload: bytes, *wanted: int) -> bytes:
     if code == Reply.ERROR:
         detail = ErrorCode(payload[0]).name if payload and payload[0] in \
             ErrorCode._value2member_map_ else payload.hex()
@@ -140,11 +152,11 @@ def _expect(code: Optional[int], payload: bytes, *wanted: int) -> bytes:
 
 
 def decode_info(code: Optional[int], payload: bytes) -> Info:
-    return Info(*struct.unpack("<BBHBBB", _expect(code, payload, Reply.INFO)))
+    return Info(*struct.unpack("<BBHBBB", expect(code, payload, Reply.INFO)))
 
 
 def decode_result(code: Optional[int], payload: bytes, classes: int) -> Result:
-    payload = _expect(code, payload, Reply.RESULT, Reply.RESULT_AGAIN)
+    payload = expect(code, payload, Reply.RESULT, Reply.RESULT_AGAIN)
     if len(payload) != 1 + 4 * classes + 8:
         raise LinkError(f"RESULT of {len(payload)} bytes, expected {1 + 4 * classes + 8}")
     logits = list(struct.unpack(f"<{classes}i", payload[1:1 + 4 * classes]))
@@ -153,39 +165,8 @@ def decode_result(code: Optional[int], payload: bytes, classes: int) -> Result:
 
 
 def decode_stats(code: Optional[int], payload: bytes) -> list[int]:
-    payload = _expect(code, payload, Reply.STATS)
+    payload = expect(code, payload, Reply.STATS)
     return list(struct.unpack(f"<{len(payload) // 4}I", payload))
-
-
-class BoardClient:
-    """The host's side of a session over any byte transport with pyserial's ``write`` and
-    ``read(size)`` (a ``serial.Serial``, or :class:`GoldenBoard`)."""
-
-    def __init__(self, transport, *, classes: int):
-        self.transport = transport
-        self.classes = classes
-        self._parser = FrameParser()
-        self._pending: list[tuple[Optional[int], bytes]] = []
-
-    def request(self, code: int, payload: bytes = b"") -> tuple[Optional[int], bytes]:
-        self.transport.write(frame(code, payload))
-        while not self._pending:
-            data = self.transport.read(256)
-            if not data:
-                raise LinkError("no reply from the board (timed out)")
-            self._pending.extend(self._parser.feed(data))
-        return self._pending.pop(0)
-
-    def info(self) -> Info:
-        return decode_info(*self.request(Command.PING))
-
-    def classify(self, features: bytes) -> Result:
-        code, payload = self.request(Command.LOAD, features)
-        _expect(code, payload, Reply.ACK)
-        return decode_result(*self.request(Command.RUN), self.classes)
-
-    def stats(self) -> list[int]:
-        return decode_stats(*self.request(Command.STATS))
 
 
 class GoldenBoard:
