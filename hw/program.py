@@ -26,7 +26,7 @@ from pymodel.golden import contract
 from pymodel import topology
 from pymodel.golden.network import step_layers
 from pymodel.modelfile import IntegerModel, group_names, layer_shape
-from pymodel.targets import BRAM36_BITS, largest_part
+from pymodel.targets import BRAM36_BITS, largest_part, memory_bits
 
 __all__ = ["Source", "Post", "Descriptor", "Program", "compile_program", "FitError",
            "check_design_size", "weight_rows_for"]
@@ -125,6 +125,17 @@ class Program:
     def bound(self, events: dict[str, int]) -> dict[str, int]:
         """The sparse cycle bound per layer: ``events * ceil(C_out / P)``."""
         return {d.name: int(events[d.name]) * d.chunks for d in self.descriptors}
+
+    def memory_bits(self) -> dict:
+        """On-chip memory of a core running this program: the rows of ``P`` lanes it holds,
+        padding included, at the core's widths (:func:`pymodel.targets.memory_bits`)."""
+        return memory_bits(weights=int(self.weight_rows.size), biases=int(self.bias_rows.size),
+                           bias_bits=self.widths["bias"],
+                           thresholds=int(self.threshold_rows.size),
+                           threshold_bits=self.widths["threshold"],
+                           state_bits=self.widths["state"],
+                           residuals=self.sizes["residual_rows"] * self.lanes,
+                           residual_bits=self.widths["residual"])
 
     def dense(self, steps: int) -> dict[str, int]:
         """Cycles of the same walk without zero-skipping: every input, every chunk."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from .golden.network import GoldenResult, step_layers
 from .modelfile import IntegerModel, layer_shape
-from .targets import BRAM36_BITS, DEFAULT_PART, PARTS
+from . import targets
 
 __all__ = ["ENERGY_AC_PJ", "ENERGY_MAC_PJ", "layer_statistics", "energy", "memory_bits",
            "build_report",
@@ -73,29 +73,21 @@ def energy(model: IntegerModel, stats: dict) -> dict:
 
 
 def memory_bits(model: IntegerModel) -> dict:
-    """What the model keeps in memory on the FPGA, in bits, against the xc7a35t's block RAM.
-
-    Weights are int8; biases, thresholds and neuron states are stored at the widths the
-    model needs (the core's layout pads rows to its lane count; ``qkspike verilog``'s JSON
-    gives the padded figures for a given ``P``).
-    """
+    """What the model keeps in memory on the FPGA, in bits, against the default part's block
+    RAM, at the widths the model needs and without the lane padding (``qkspike verilog``'s
+    JSON gives the padded figures of a core with ``P`` lanes; both are
+    :func:`pymodel.targets.memory_bits`)."""
     from .golden import contract
 
     biases = np.concatenate([layer.bias for layer in model.layers.values()])
     thresholds = np.concatenate(list(model.thresholds.values()))
-    bits = {
-        "weights": int(sum(layer.weight.size for layer in model.layers.values()) *
-                       contract.WEIGHT_BITS),
-        "biases": int(biases.size * contract.signed_bits(biases.min(), biases.max())),
-        "thresholds": int(thresholds.size * contract.unsigned_bits(thresholds.max())),
-        "neuron_state": int(thresholds.size * model.config.state_bits),
-        "residual": int(model.config.channels * model.config.residual_bits),
-    }
-    total = sum(bits.values())
-    bits["total"] = total
-    bits["bram36_equivalent"] = round(total / BRAM36_BITS, 2)
-    bits["share_of_xc7a35t_bram"] = round(total / (BRAM36_BITS * PARTS[DEFAULT_PART].bram36), 3)
-    return bits
+    return targets.memory_bits(
+        weights=int(sum(layer.weight.size for layer in model.layers.values())),
+        biases=int(biases.size), bias_bits=contract.signed_bits(biases.min(), biases.max()),
+        thresholds=int(thresholds.size),
+        threshold_bits=contract.unsigned_bits(thresholds.max()),
+        state_bits=model.config.state_bits, residuals=model.config.channels,
+        residual_bits=model.config.residual_bits)
 
 
 def build_report(model: IntegerModel, evaluation: dict) -> dict:
@@ -124,6 +116,7 @@ def _percent(value):
 
 def format_table(report: dict) -> str:
     """The report as Markdown tables."""
+    part = targets.PARTS[targets.DEFAULT_PART]
     lines = ["| metric | value |", "| --- | --- |",
              f"| clips | {report['clips']} |",
              f"| integer (golden) accuracy | {_percent(report['accuracy'])} |",
@@ -139,8 +132,8 @@ def format_table(report: dict) -> str:
               f"| ANN / SNN energy | {e['ann_over_snn']:.2f} x |",
               f"| weights + state in memory | {report['memory_bits']['total']} bits = "
               f"{report['memory_bits']['bram36_equivalent']} BRAM36 "
-              f"({100 * report['memory_bits']['share_of_xc7a35t_bram']:.0f} % of the xc7a35t's "
-              f"50) |", "",
+              f"({100 * report['memory_bits'][f'share_of_{part.name}_bram']:.0f} % of the "
+              f"{part.name}'s {part.bram36}) |", "",
               "| layer | C_in -> C_out | non-zero inputs / step | density | "
               "synaptic ops / inference |",
               "| --- | --- | --- | --- | --- |"]

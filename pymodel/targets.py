@@ -14,7 +14,7 @@ import importlib
 from dataclasses import dataclass
 
 __all__ = ["Part", "Board", "PARTS", "BOARDS", "DEFAULT_PART", "BRAM36_BITS", "largest_part",
-           "board_platform"]
+           "board_platform", "memory_bits"]
 
 #: Bits of one Xilinx 7-series RAMB36E1 (36 kbit, parity bits included).
 BRAM36_BITS = 36 * 1024
@@ -80,3 +80,24 @@ def board_platform(name: str):
         raise ValueError(f"unknown board {name!r}; choose from {', '.join(BOARDS)}")
     module, cls = BOARDS[name].platform.split(":")
     return getattr(importlib.import_module(module), cls)()
+
+
+def memory_bits(*, weights: int, biases: int, bias_bits: int, thresholds: int,
+                threshold_bits: int, state_bits: int, residuals: int, residual_bits: int
+                ) -> dict:
+    """What a network keeps in on-chip memory, in bits, and its share of the default part.
+
+    The one count: the report gives it for the model's own entries, the core's parameter
+    file for the rows of ``P`` lanes the core really holds (padding included). Weights are
+    int8; every neuron has a threshold and a state.
+    """
+    from .golden import contract
+    bits = {"weights": weights * contract.WEIGHT_BITS, "biases": biases * bias_bits,
+            "thresholds": thresholds * threshold_bits, "neuron_state": thresholds * state_bits,
+            "residual": residuals * residual_bits}
+    total = sum(bits.values())
+    bits["total"] = total
+    bits["bram36_equivalent"] = round(total / BRAM36_BITS, 2)
+    bits[f"share_of_{DEFAULT_PART}_bram"] = round(total / (BRAM36_BITS
+                                                           * PARTS[DEFAULT_PART].bram36), 3)
+    return bits

@@ -45,14 +45,7 @@ def core_parameters(core: Core) -> dict:
         "design": "qkspike_core", "model": str(core.model.path), "lanes": core.lanes,
         "classes": list(core.model.config.classes), "widths": program.widths,
         "sizes": program.sizes,
-        "memory_bits": {
-            "weights": int(program.weight_rows.size * 8),
-            "biases": int(program.bias_rows.size * program.widths["bias"]),
-            "thresholds": int(program.threshold_rows.size * program.widths["threshold"]),
-            "neuron_state": int(program.threshold_rows.size * program.widths["state"]),
-            "residual": int(program.sizes["residual_rows"] * core.lanes *
-                            program.widths["residual"]),
-        },
+        "memory_bits": program.memory_bits(),
         "layer_overhead_cycles": core.layer_overhead, "head_overhead_cycles": core.head_overhead,
         "stats": core.stats, "program": descriptors,
         "ports": {"i": "feature bytes: i__payload = {last, data[7:0]}",
