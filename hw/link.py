@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import struct
 
+from types import SimpleNamespace
+
 from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.crc import Algorithm, Processor
@@ -82,34 +84,44 @@ class LinkController(wiring.Component):
         m = Module()
         capacity = self.capacity
         m.submodules.buffer = buffer = memory.Memory(shape=8, depth=capacity, init=[])
-        buffer_wr, buffer_rd = buffer.write_port(), buffer.read_port()
         m.submodules.rx_crc = rx_crc = Processor(CRC)
         m.submodules.tx_crc = tx_crc = Processor(CRC)
+        # What the receiver and the transmitter share: the reply being prepared, the result
+        # registers, and whether the transmitter is idle.
+        shared = SimpleNamespace(
+            reply_code=Signal(8), reply_length=Signal(16), error_code=Signal(8),
+            send=Signal(),      # pulse: start sending the prepared reply
+            tx_idle=Signal(),   # the transmitter has nothing left to send
+            logits=Signal(data.ArrayLayout(signed(32), self.classes)),
+            predicted=Signal(8), cycles=Signal(32), compute=Signal(32), has_result=Signal())
+        self._receive(m, shared, buffer.write_port(), buffer.read_port(), rx_crc)
+        self._keep_logits(m, shared)
+        self._transmit(m, shared, tx_crc)
+        return m
 
-        # --- what the reply will be ------------------------------------------------------
-        reply_code = Signal(8)
-        reply_length = Signal(16)
-        error_code = Signal(8)
-        send = Signal()                     # pulse: start sending the prepared reply
+    def _reply(self, m, shared, code, length):
+        """Prepare the reply ``code`` of ``length`` payload bytes and start sending it."""
+        m.d.sync += [shared.reply_code.eq(code), shared.reply_length.eq(length)]
+        m.d.comb += shared.send.eq(1)
+
+    def _fail(self, m, shared, code):
+        """Reply ERROR with ``code`` and light the error LED."""
+        m.d.sync += [shared.error_code.eq(code), self.error.eq(1)]
+        self._reply(m, shared, Reply.ERROR, 1)
+
+    def _receive(self, m, shared, buffer_wr, buffer_rd, rx_crc):
+        """Hunt, header, payload, CRC; then answer, or run the core on the buffer."""
+        capacity = self.capacity
+        tx_idle = shared.tx_idle
+        predicted, cycles = shared.predicted, shared.cycles
+        compute, has_result = shared.compute, shared.has_result
 
         def reply(code, length):
-            m.d.sync += [reply_code.eq(code), reply_length.eq(length)]
-            m.d.comb += send.eq(1)
+            self._reply(m, shared, code, length)
 
         def fail(code):
-            m.d.sync += [error_code.eq(code), self.error.eq(1)]
-            reply(Reply.ERROR, 1)
+            self._fail(m, shared, code)
 
-        tx_idle = Signal()                  # the transmitter has nothing left to send
-
-        # --- result registers -------------------------------------------------------------
-        logits = Signal(data.ArrayLayout(signed(32), self.classes))
-        predicted = Signal(8)
-        cycles = Signal(32)
-        compute = Signal(32)
-        has_result = Signal()
-
-        # --- receive: hunt, header, payload, CRC ----------------------------------------
         command = Signal(8)
         length = Signal(16)
         received = Signal(16)
@@ -182,33 +194,8 @@ class LinkController(wiring.Component):
                 with m.If(tx_idle):
                     m.next = "Hunt"
                     m.d.sync += self.error.eq(0)    # a good frame; fail() below overrides
-                    with m.If(~rx_crc.match_detected):
-                        fail(ErrorCode.CHECKSUM)
-                    with m.Elif(command == Command.PING):
-                        reply(Reply.INFO, len(self.info_bytes))
-                    with m.Elif(command == Command.LOAD):
-                        with m.If(length == capacity):
-                            m.d.sync += self.loaded.eq(1)
-                            reply(Reply.ACK, 0)
-                        with m.Else():
-                            fail(ErrorCode.LENGTH)
-                    with m.Elif(command == Command.RUN):
-                        with m.If(length != 0):
-                            fail(ErrorCode.LENGTH)
-                        with m.Elif(~self.loaded):
-                            fail(ErrorCode.NO_FEATURES)
-                        with m.Else():
-                            m.d.sync += [run_position.eq(0), self.running.eq(1)]
-                            m.next = "Run"
-                    with m.Elif(command == Command.READ):
-                        with m.If(has_result):
-                            reply(Reply.RESULT_AGAIN, self.result_bytes)
-                        with m.Else():
-                            fail(ErrorCode.NO_FEATURES)
-                    with m.Elif(command == Command.STATS):
-                        reply(Reply.STATS, 4 * self.stat_count)
-                    with m.Else():
-                        fail(ErrorCode.COMMAND)
+                    self._answer(m, shared, rx_crc.match_detected, command, length,
+                                 run_position)
             with m.State("Run"):
                 # Stream the buffer into the core; collect its logits (below).
                 m.d.comb += [buffer_rd.addr.eq(Mux(self.feature.valid & self.feature.ready,
@@ -235,12 +222,59 @@ class LinkController(wiring.Component):
                     reply(Reply.RESULT, self.result_bytes)
                     m.next = "Hunt"
 
-        # Logits come out of the core as it finishes; keep them.
+
+    def _answer(self, m, shared, crc_ok, command, length, run_position):
+        """A complete frame: the reply it gets, or the start of a run (inside the receive
+        FSM's ``Check`` state)."""
+        capacity, has_result = self.capacity, shared.has_result
+
+        def reply(code, length):
+            self._reply(m, shared, code, length)
+
+        def fail(code):
+            self._fail(m, shared, code)
+
+        with m.If(~crc_ok):
+            fail(ErrorCode.CHECKSUM)
+        with m.Elif(command == Command.PING):
+            reply(Reply.INFO, len(self.info_bytes))
+        with m.Elif(command == Command.LOAD):
+            with m.If(length == capacity):
+                m.d.sync += self.loaded.eq(1)
+                reply(Reply.ACK, 0)
+            with m.Else():
+                fail(ErrorCode.LENGTH)
+        with m.Elif(command == Command.RUN):
+            with m.If(length != 0):
+                fail(ErrorCode.LENGTH)
+            with m.Elif(~self.loaded):
+                fail(ErrorCode.NO_FEATURES)
+            with m.Else():
+                m.d.sync += [run_position.eq(0), self.running.eq(1)]
+                m.next = "Run"
+        with m.Elif(command == Command.READ):
+            with m.If(has_result):
+                reply(Reply.RESULT_AGAIN, self.result_bytes)
+            with m.Else():
+                fail(ErrorCode.NO_FEATURES)
+        with m.Elif(command == Command.STATS):
+            reply(Reply.STATS, 4 * self.stat_count)
+        with m.Else():
+            fail(ErrorCode.COMMAND)
+
+    def _keep_logits(self, m, shared):
+        """Logits come out of the core as it finishes; keep them for the RESULT reply."""
         m.d.comb += self.logit.ready.eq(1)
         with m.If(self.logit.valid):
-            m.d.sync += logits[self.logit.payload.index].eq(self.logit.payload.logit)
+            m.d.sync += shared.logits[self.logit.payload.index].eq(self.logit.payload.logit)
 
-        # --- transmit: sync, code, length, payload, CRC -----------------------------------
+    def _transmit(self, m, shared, tx_crc):
+        """Sync, code, length, payload, CRC: the prepared reply, byte by byte."""
+        reply_code, reply_length, error_code = (shared.reply_code, shared.reply_length,
+                                                shared.error_code)
+        logits, predicted, cycles, compute = (shared.logits, shared.predicted, shared.cycles,
+                                              shared.compute)
+        send, tx_idle = shared.send, shared.tx_idle
         position = Signal(16)
         payload_byte = Signal(8)
         info = Array(Const(b, 8) for b in self.info_bytes)
@@ -295,4 +329,3 @@ class LinkController(wiring.Component):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(tx_crc.crc)]
                 with m.If(self.tx.ready):
                     m.next = "Idle"
-        return m
