@@ -46,9 +46,10 @@ class LinkController(wiring.Component):
 
     Members
     -------
-    rx : In(stream.Signature(8)), tx : Out(stream.Signature(8))
+    rx : In(stream.Signature(8, always_ready=True)), tx : Out(stream.Signature(8))
         Bytes from and to the UART.
-    feature : Out(stream.Signature(feature_layout)), logit : In(stream.Signature(logit_layout))
+    feature : Out(stream.Signature(feature_layout)),
+    logit : In(stream.Signature(logit_layout, always_ready=True))
         To and from the core.
     core_done : In(1), core_predicted : In, stat_select : Out, stat_value : In(32)
         The core's end-of-utterance pulse, class and counters.
@@ -69,10 +70,10 @@ class LinkController(wiring.Component):
                                       core.program.sizes["frames"], core.program.sizes["n_mels"],
                                       core.lanes, self.stat_count)
         super().__init__({
-            "rx": In(stream.Signature(8)),
+            "rx": In(stream.Signature(8, always_ready=True)),
             "tx": Out(stream.Signature(8)),
             "feature": Out(stream.Signature(feature_layout())),
-            "logit": In(stream.Signature(core.logit_shape)),
+            "logit": In(stream.Signature(core.logit_shape, always_ready=True)),
             "core_done": In(1),
             "core_predicted": In(core.logit_shape["index"].shape),
             "stat_select": Out(range(self.stat_count)),
@@ -127,7 +128,6 @@ class LinkController(wiring.Component):
         received = Signal(16)
         silence = Signal(range(self.timeout + 1))
         byte = self.rx.payload
-        m.d.comb += self.rx.ready.eq(1)
         got = self.rx.valid
         m.d.comb += [rx_crc.data.eq(byte)]
         run_position = Signal(range(capacity + 1))
@@ -264,7 +264,6 @@ class LinkController(wiring.Component):
 
     def _keep_logits(self, m, shared):
         """Logits come out of the core as it finishes; keep them for the RESULT reply."""
-        m.d.comb += self.logit.ready.eq(1)
         with m.If(self.logit.valid):
             m.d.sync += shared.logits[self.logit.payload.index].eq(self.logit.payload.logit)
 

@@ -55,7 +55,7 @@ class PostProcessor(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(result_layout))
+    i : In(stream.Signature(result_layout, always_ready=True))
         Chunks from the sparse engine. Always ready: the pipeline never stalls.
     control : In(control_layout)
     clear : In(1)
@@ -84,7 +84,7 @@ class PostProcessor(wiring.Component):
         self.control_shape = control_layout(program)
         self.out_shape = spike_layout(program)
         super().__init__({
-            "i": In(stream.Signature(self.result_shape)),
+            "i": In(stream.Signature(self.result_shape, always_ready=True)),
             "control": In(self.control_shape),
             "clear": In(1),
             "out": Out(self.out_shape),
@@ -121,7 +121,6 @@ class PostProcessor(wiring.Component):
 
         fresh = Signal(s["neuron_rows"], init=(1 << s["neuron_rows"]) - 1)
         is_logits = control.post == Post.LOGITS
-        m.d.comb += self.i.ready.eq(1)
         arrive = self.i.valid & ~is_logits
 
         # Stage 0: the chunk arrives; read its residual row, state row and thresholds.

@@ -41,17 +41,25 @@ async def send(ctx, stream, payloads: Iterable[Any],
 
 async def receive(ctx, stream, count: int, ready_pattern: Optional[Iterator[int]] = None, *,
                   timeout_cycles: int = 200_000) -> list[Any]:
-    """Collect ``count`` payloads from ``stream``, withholding ``ready`` per the pattern."""
+    """Collect ``count`` payloads from ``stream``, withholding ``ready`` per the pattern, and
+    check the stream rules: once ``valid`` is up it stays up, with the same payload, until a
+    cycle with ``ready``."""
     ready_pattern = ready_pattern or itertools.repeat(1)
     received = []
+    offered = None      # a payload shown while ready was low: it must stay
     for _ in range(timeout_cycles):
         if len(received) == count:
             break
         ready = next(ready_pattern)
         ctx.set(stream.ready, ready)
         _, _, valid, payload = await ctx.tick().sample(stream.valid, stream.payload)
+        payload = to_python(payload)
+        if offered is not None and (not valid or payload != offered):
+            raise AssertionError(f"stream rule broken: {'valid fell' if not valid else 'the payload changed'} "
+                                 f"before ready (offered {offered!r})")
+        offered = payload if valid and not ready else None
         if ready and valid:
-            received.append(to_python(payload))
+            received.append(payload)
     else:
         raise AssertionError(f"timed out after {timeout_cycles} cycles with {len(received)} "
                              f"of {count} transfers received")

@@ -76,21 +76,37 @@ class StreamSink:
     async def receive(self, count: int, ready_pattern: Optional[Iterator[int]] = None, *,
                       timeout_cycles: int = 1_000_000,
                       convert: Callable[[Any], Any] = as_unsigned):
-        """Return the next ``count`` payloads, withholding ``ready`` where the pattern says 0."""
+        """Return the next ``count`` payloads, withholding ``ready`` where the pattern says 0.
+
+        Checks the stream rules on the way: once ``valid`` is up it stays up, with the same
+        payload, until a cycle with ``ready`` (an AssertionError says which rule broke).
+        """
         ready_pattern = ready_pattern or itertools.repeat(1)
         received = []
 
         async def collect():
+            offered = None      # a payload shown while ready was low: it must stay
             while len(received) < count:
                 ready = next(ready_pattern)
                 self.ready.value = ready
                 await ReadOnly()
                 if not self.valid.value:
+                    if offered is not None:
+                        raise AssertionError(f"stream rule broken: valid fell before ready "
+                                             f"(payload {offered:#x} was offered)")
                     # Nothing offered: sleep until something is, instead of waking every cycle.
                     await RisingEdge(self.valid)
                     continue
+                payload = as_unsigned(self.payload.value)
+                if offered is not None and payload != offered:
+                    raise AssertionError(f"stream rule broken: the payload changed from "
+                                         f"{offered:#x} to {payload:#x} while valid waited for "
+                                         f"ready")
                 if ready:
                     received.append(convert(self.payload.value))
+                    offered = None
+                else:
+                    offered = payload
                 await RisingEdge(self.clock)
 
         try:
