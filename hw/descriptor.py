@@ -52,7 +52,8 @@ FIELDS: dict[str, tuple[Callable[[dict, dict], ShapeCastable], Callable[[Descrip
     "levels": (lambda s, w: unsigned(w["spike"]), lambda d: d.levels),
     "leak_enable": (lambda s, w: unsigned(1), lambda d: int(d.leak_shift is not None)),
     "leak_shift": (lambda s, w: _count(contract.MAX_LEAK_SHIFT), lambda d: d.leak_shift or 0),
-    "hard_reset": (lambda s, w: unsigned(1), lambda d: int(d.hard_reset)),
+    "reset": (lambda s, w: unsigned(contract.RESET_CODE_BITS),
+              lambda d: contract.reset_code(d.reset)),
     "count_spikes": (lambda s, w: unsigned(1), lambda d: int(d.count_spikes)),
     "c_out": (lambda s, w: _count(max(s["spike_entries"], s["classes"])), lambda d: d.c_out),
     "theta_attn": (lambda s, w: _count(s["theta_attn_max"]), lambda d: d.theta_attn),
@@ -62,7 +63,7 @@ FIELDS: dict[str, tuple[Callable[[dict, dict], ShapeCastable], Callable[[Descrip
 ENGINE_FIELDS = ("c_in", "chunks", "weight_base", "bias_base", "wide")
 #: What the post-processor reads while a layer's chunks arrive.
 POST_FIELDS = ("post", "shift", "neuron_base", "levels", "leak_enable", "leak_shift",
-               "hard_reset", "c_out")
+               "reset", "c_out")
 
 
 def layout_for(sizes: dict, widths: Optional[dict] = None,

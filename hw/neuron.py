@@ -69,8 +69,8 @@ class NeuronUpdate(wiring.Component):
         0 for no leak (``k = None``).
     leak_shift : In(4)
         ``k``.
-    hard_reset : In(1)
-        1 for hard reset, 0 for soft.
+    reset : In(RESET_CODE_BITS)
+        The reset mode's code (``contract.reset_code``).
     spikes : Out(ArrayLayout(unsigned(spike_bits), P))
         ``s`` per lane.
     next_state : Out(ArrayLayout(signed(V), P))
@@ -102,7 +102,7 @@ class NeuronUpdate(wiring.Component):
             "levels": In(unsigned(self.spike_bits)),
             "leak_enable": In(1),
             "leak_shift": In(unsigned(contract.MAX_LEAK_SHIFT.bit_length())),
-            "hard_reset": In(1),
+            "reset": In(contract.RESET_CODE_BITS),
             "spikes": Out(data.ArrayLayout(unsigned(self.spike_bits), lanes)),
             "next_state": Out(data.ArrayLayout(signed(state_bits), lanes)),
         })
@@ -124,13 +124,15 @@ class NeuronUpdate(wiring.Component):
                      for j in range(1, self.max_levels + 1)]
             spike = Signal(unsigned(self.spike_bits), name=f"spike_{lane}")
             m.d.comb += spike.eq(sum(rungs))
-            soft = h - Array(multiples)[spike]
-            hard = Mux(spike != 0, 0, h)
-            m.d.comb += [
-                self.spikes[lane].eq(spike),
-                self.next_state[lane].eq(
-                    saturate_expr(Mux(self.hard_reset, hard, soft), self.state_bits)),
-            ]
+            # The membrane after each reset mode (contract.reset_membrane), picked by code.
+            after = {contract.ResetMode.SOFT: h - Array(multiples)[spike],
+                     contract.ResetMode.HARD: Mux(spike != 0, 0, h)}
+            m.d.comb += self.spikes[lane].eq(spike)
+            with m.Switch(self.reset):
+                for mode, value in after.items():
+                    with m.Case(contract.reset_code(mode)):
+                        m.d.comb += self.next_state[lane].eq(
+                            saturate_expr(value, self.state_bits))
         return m
 
 
@@ -245,7 +247,7 @@ class NeuronArray(wiring.Component):
             update.levels.eq(p.levels),
             update.leak_enable.eq(p.leak_shift is not None),
             update.leak_shift.eq(p.leak_shift or 0),
-            update.hard_reset.eq(p.reset is contract.ResetMode.HARD),
+            update.reset.eq(contract.reset_code(p.reset)),
             state_wr.addr.eq(a_chunk),
             state_wr.data.eq(update.next_state),
             state_wr.en.eq(advance),

@@ -166,7 +166,7 @@ class PostProcessor(wiring.Component):
             neuron.state.eq(s2_state), neuron.fresh.eq(s2_fresh), neuron.current.eq(s2_u),
             neuron.threshold.eq(s2_theta), neuron.levels.eq(control.levels),
             neuron.leak_enable.eq(control.leak_enable), neuron.leak_shift.eq(control.leak_shift),
-            neuron.hard_reset.eq(control.hard_reset),
+            neuron.reset.eq(control.reset),
             state_wr.addr.eq(s2_row), state_wr.data.eq(neuron.next_state),
             state_wr.en.eq(s2_valid),
             self.out_valid.eq(s2_valid), self.out.chunk.eq(s2_chunk),

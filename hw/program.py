@@ -96,7 +96,7 @@ class Descriptor:
     neuron_base: int = 0
     levels: int = 1
     leak_shift: Optional[int] = None
-    hard_reset: bool = False
+    reset: contract.ResetMode = contract.ResetMode.SOFT
     count_spikes: bool = False  # the neuron's spikes feed the head's counts
     theta_attn: int = 1
 
@@ -197,7 +197,7 @@ def compile_program(model: IntegerModel, lanes: int, *,
             params = model.neuron_params(group)
             fields.update(neuron_base=neuron_bases[group], levels=params.levels,
                           leak_shift=params.leak_shift,
-                          hard_reset=params.reset is contract.ResetMode.HARD,
+                          reset=params.reset,
                           count_spikes=lay.counts_spikes)
         descriptors[name] = Descriptor(**fields)
         weight_base += rows.shape[0]

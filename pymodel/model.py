@@ -73,6 +73,13 @@ def _rescale(x: torch.Tensor, shift: int) -> torch.Tensor:
     return _ste(torch.floor((x + (1 << (shift - 1))) / (1 << shift)), x / (1 << shift))
 
 
+#: The reset modes of ``contract.ResetMode`` on tensors (``contract.reset_membrane``'s rules).
+_RESET = {
+    contract.ResetMode.SOFT: lambda h, s, theta: h - s * theta,
+    contract.ResetMode.HARD: lambda h, s, theta: h * (s == 0).to(h.dtype),
+}
+
+
 def _round(x: torch.Tensor, lo: float = -math.inf, hi: float = math.inf) -> torch.Tensor:
     """Round half to even and clip, gradient 1 inside the clip range."""
     clipped = torch.clamp(x, lo, hi)
@@ -257,7 +264,7 @@ def _forward(config: ModelConfig, p: dict, x: torch.Tensor, *, integer: bool,
             leak = v * 2.0 ** -n.leak_shift if n.leak_shift is not None else 0.0
         h = v - leak + u
         s = _spike(h, theta, n.levels, exact_comparisons=integer)
-        v = h - s * theta if n.reset == "soft" else h * (s == 0).to(h.dtype)
+        v = _RESET[contract.ResetMode(n.reset)](h, s, theta)
         if integer:
             v = _saturate(v, config.state_bits)
         return s, v

@@ -230,8 +230,10 @@ def _check_config(path, raw) -> ModelConfig:
         leak = _require(n, "leak_shift", path, prefix)
         if leak is not None:
             _check_int(path, prefix + "leak_shift", leak, 0, contract.MAX_LEAK_SHIFT)
-        if _require(n, "reset", path, prefix) not in ("soft", "hard"):
-            _fail(path, prefix + "reset", f"{n['reset']!r} is not 'soft' or 'hard'")
+        modes = [mode.value for mode in contract.ResetMode]
+        if _require(n, "reset", path, prefix) not in modes:
+            _fail(path, prefix + "reset", f"{n['reset']!r} is not "
+                                          f"{' or '.join(repr(m) for m in modes)}")
     return ModelConfig.from_dict(raw)
 
 

@@ -12,6 +12,7 @@ from amaranth.back import verilog
 from hw.core import Core
 from hw.neuron import NeuronArray
 from pymodel import modelfile
+from pymodel.golden.contract import ResetMode
 from pymodel.golden.neuron import NeuronParams
 
 
@@ -25,7 +26,7 @@ def add_arguments(parser) -> None:
     array = parser.add_argument_group("neuron-array options")
     array.add_argument("--channels", type=int, default=64, help="(default: %(default)s)")
     array.add_argument("--levels", type=int, default=3, help="D (default: %(default)s)")
-    array.add_argument("--reset", choices=["soft", "hard"], default="soft")
+    array.add_argument("--reset", choices=[mode.value for mode in ResetMode], default="soft")
     array.add_argument("--leak-shift", type=int, default=2,
                        help="k in v - (v >> k); -1 for no leak (default: %(default)s)")
     array.add_argument("--threshold", type=int, default=64, help="(default: %(default)s)")

@@ -29,7 +29,7 @@ def neuron_configs():
         NeuronConfig,
         levels=st.integers(1, contract.MAX_LEVELS),
         leak_shift=st.one_of(st.none(), st.sampled_from([0, 1, 2, contract.MAX_LEAK_SHIFT])),
-        reset=st.sampled_from(["soft", "hard"]))
+        reset=st.sampled_from([mode.value for mode in contract.ResetMode]))
 
 
 @st.composite

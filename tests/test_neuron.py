@@ -116,7 +116,7 @@ def test_update_matches_contract_exhaustively(hard):
             ctx.set(update.levels, d)
             ctx.set(update.leak_enable, shift is not None)
             ctx.set(update.leak_shift, shift or 0)
-            ctx.set(update.hard_reset, hard)
+            ctx.set(update.reset, contract.reset_code("hard" if hard else "soft"))
             want = step(v, u, theta, levels=d, leak_shift=shift,
                         reset="hard" if hard else "soft", state_bits=state_bits)
             got = (ctx.get(update.spikes)[0], ctx.get(update.next_state)[0])

@@ -63,7 +63,7 @@ def golden(program, runs):
             spikes, residual = model.chunk(
                 acc, chunk, residual=RESIDUAL[d.post], shift=d.shift,
                 neuron_base=d.neuron_base, levels=d.levels, leak_shift=d.leak_shift,
-                hard_reset=d.hard_reset, c_out=d.c_out)
+                reset=d.reset, c_out=d.c_out)
             out.append((chunk, spikes.tolist(), None if residual is None else residual.tolist()))
     return out
 

@@ -50,7 +50,8 @@ import numpy as np
 
 __all__ = [
     "WEIGHT_BITS", "WEIGHT_MAX", "FEATURE_BITS", "FEATURE_MAX", "MAX_LEVELS", "COUNT_BITS",
-    "COUNT_MAX", "MAX_LEAK_SHIFT", "MAX_RESCALE_SHIFT", "ResetMode",
+    "COUNT_MAX", "MAX_LEAK_SHIFT", "MAX_RESCALE_SHIFT", "ResetMode", "reset_code",
+    "RESET_CODE_BITS", "reset_membrane",
     "signed_bits", "unsigned_bits", "saturate", "rescale", "leak", "neuron_step",
     "spike_bits", "sparse_accumulate", "accumulator_bounds", "accumulator_bits",
     "accumulator_bits_for", "state_bounds", "state_bits_for", "neuron_input_bits",
@@ -83,12 +84,34 @@ MAX_RESCALE_SHIFT = 31
 
 
 class ResetMode(str, enum.Enum):
-    """What a neuron's membrane does after it fires."""
+    """What a neuron's membrane does after it fires.
+
+    The model file stores the value; the layer program the index (:func:`reset_code`). A new
+    mode is a member here, its branch in :func:`reset_membrane`, and the same in the PyTorch
+    neuron (``pymodel/model.py``) and the RTL neuron (``hw/neuron.py``).
+    """
 
     #: ``v = h - s * theta``: the charge above threshold is kept.
     SOFT = "soft"
     #: ``v = 0`` whenever ``s > 0``.
     HARD = "hard"
+
+
+def reset_code(reset: "ResetMode | str") -> int:
+    """The hardware's code of a reset mode: its index in :class:`ResetMode`."""
+    return list(ResetMode).index(ResetMode(reset))
+
+
+#: Bits of a reset code in the layer program.
+RESET_CODE_BITS = max(1, (len(ResetMode) - 1).bit_length())
+
+
+def reset_membrane(h, spikes, theta, reset: "ResetMode | str"):
+    """The membrane after the spikes, before saturation: the reset mode's rule."""
+    reset = ResetMode(reset)
+    if reset is ResetMode.SOFT:
+        return h - spikes * theta
+    return np.where(spikes > 0, 0, h)
 
 
 def signed_bits(lo: int, hi: int) -> int:
@@ -178,11 +201,7 @@ def neuron_step(v, u, theta, *, levels: int, leak_shift: Optional[int],
     spikes = np.zeros_like(h)
     for j in range(1, levels + 1):
         spikes += (h >= j * theta).astype(np.int64)
-    if ResetMode(reset) is ResetMode.SOFT:
-        v_next = h - spikes * theta
-    else:
-        v_next = np.where(spikes > 0, 0, h)
-    return spikes, saturate(v_next, state_bits)
+    return spikes, saturate(reset_membrane(h, spikes, theta, reset), state_bits)
 
 
 def sparse_accumulate(factors, weights, bias):

@@ -56,7 +56,8 @@ class NeuronParams:
         try:
             reset = ResetMode(reset)
         except ValueError:
-            raise ValueError(f"reset must be 'soft' or 'hard', not {reset!r}") from None
+            modes = " or ".join(repr(mode.value) for mode in ResetMode)
+            raise ValueError(f"reset must be {modes}, not {reset!r}") from None
         if not isinstance(state_bits, (int, np.integer)) or not 2 <= state_bits <= 32:
             raise ValueError(f"state_bits must be an integer in 2..32, not {state_bits!r}")
         if max(thresholds) > (1 << (state_bits - 1)) - 1:

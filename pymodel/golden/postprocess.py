@@ -42,7 +42,8 @@ class PostProcessorModel:
         self.state[:] = 0
 
     def chunk(self, acc, chunk: int, *, residual: Optional[str], shift: int,
-              neuron_base: int, levels: int, leak_shift: Optional[int], hard_reset: bool,
+              neuron_base: int, levels: int, leak_shift: Optional[int],
+              reset: "contract.ResetMode | str",
               c_out: int) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """One chunk: ``residual`` is ``None`` (neuron layer), ``"replace"`` or ``"add"``.
 
@@ -58,6 +59,6 @@ class PostProcessorModel:
         row = neuron_base + chunk
         spikes, self.state[row] = contract.neuron_step(
             self.state[row], u, self.thresholds[row], levels=levels, leak_shift=leak_shift,
-            reset="hard" if hard_reset else "soft", state_bits=self.state_bits)
+            reset=reset, state_bits=self.state_bits)
         spikes = np.where(np.arange(self.lanes) < c_out - chunk * self.lanes, spikes, 0)
         return spikes, new_residual
