@@ -31,18 +31,21 @@ def test_round_trip_keeps_every_integer(saved):
     assert set(loaded.float_params) == set(model.float_params)
 
 
-def rewrite(path, tmp_path, *, header=None, arrays=None, drop=()):
+def rewrite(path, tmp_path, *, header=None, arrays=None, drop=(), out=None):
+    """A copy of the model file at ``path`` with its header edited (``header`` edits it in
+    place, or returns a replacement), arrays replaced or dropped; written to ``out``."""
     with np.load(path) as npz:
         content = {key: npz[key] for key in npz.files}
     head = json.loads(content["header"].tobytes())
     if header:
-        header(head)
+        replaced = header(head)
+        head = head if replaced is None else replaced
     content["header"] = np.frombuffer(json.dumps(head).encode(), dtype=np.uint8)
     for key, value in (arrays or {}).items():
         content[key] = value
     for key in drop:
         del content[key]
-    out = tmp_path / "edited.npz"
+    out = out or tmp_path / "edited.npz"
     np.savez(out, **content)
     return out
 
@@ -109,12 +112,6 @@ def test_not_a_model_file(tmp_path):
 
 # --- malformed files: every one a one-line ModelFileError, in every command ------------------
 
-def _zip_members(path):
-    import zipfile
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
 def _bad_crc(path, out):
     """Flip one byte of a stored array inside the archive: the zip's CRC no longer matches."""
     data = bytearray(path.read_bytes())
@@ -124,23 +121,11 @@ def _bad_crc(path, out):
 
 
 def _header_edit(edit):
-    def write(path, out):
-        rewrite_header = json.loads(np.load(path)["header"].tobytes().decode())
-        value = edit(rewrite_header)
-        members = {key: np.load(path)[key] for key in np.load(path).files}
-        members["header"] = np.frombuffer(json.dumps(value).encode(), dtype=np.uint8)
-        np.savez(out, **members)
-    return write
+    return lambda path, out: rewrite(path, None, header=edit, out=out)
 
 
 def _set(keys, value):
-    def edit(head):
-        node = head
-        for key in keys[:-1]:
-            node = node[key]
-        node[keys[-1]] = value
-        return head
-    return _header_edit(edit)
+    return _header_edit(set_path(keys, value))
 
 
 #: name -> (writer(valid_path, out_path), message pattern)
