@@ -96,7 +96,9 @@ class BoardTop(Elaboratable):
         m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
         m.d.comb += [top.rx.eq(rx.i), tx.o.eq(top.tx)]
         for index in range(min(self.board.leds, len(top.leds))):
-            m.submodules[f"led_{index}"] = led = io.Buffer("o", platform.request(
-                "led", index, dir="-"))
+            name, subsignal = self.board.led
+            pins = platform.request(name, index, dir="-")
+            m.submodules[f"led_{index}"] = led = io.Buffer(
+                "o", getattr(pins, subsignal) if subsignal else pins)
             m.d.comb += led.o.eq(top.leds[index])
         return m

