@@ -66,6 +66,7 @@ def run(args) -> int:
         raise UsageError("--lanes must be at least 1")
     model = modelfile.load(args.model)
     board = BOARDS[args.board]
+    args.out.mkdir(parents=True, exist_ok=True)     # before elaborating: a bad --out fails fast
     platform = board_platform(args.board)
     top = BoardTop(model, board=board, lanes=args.lanes, baud=args.baud)
     open_flow = board.toolchain.startswith("Trellis")

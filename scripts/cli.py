@@ -29,11 +29,20 @@ class UsageError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("qkspike")
+    except PackageNotFoundError:   # running from a source tree that is not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qkspike",
         description="QKSpike: a spiking transformer for speech commands, from PyTorch to a "
                     "verified FPGA accelerator.")
+    parser.add_argument("--version", action="version", version=f"qkspike {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -60,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as error:
+        # A file the user named cannot be written or read: an existing file given as an
+        # output folder, a folder without permission, a full disk.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"qkspike {args.command}: error: {where}{error.strerror or error}",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

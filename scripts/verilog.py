@@ -56,20 +56,21 @@ def core_parameters(core: Core) -> dict:
 
 
 def write_core(model_path, lanes: int, out: Path) -> dict:
-    core = Core(modelfile.load(model_path), lanes=lanes)
+    model = modelfile.load(model_path)
+    out.mkdir(parents=True, exist_ok=True)     # before elaborating: a bad --out fails fast
+    core = Core(model, lanes=lanes)
     info = core_parameters(core)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "qkspike_core.v").write_text(verilog.convert(core, name="qkspike_core"))
     (out / "qkspike_core.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 
 
 def write_neuron_array(args) -> dict:
+    args.out.mkdir(parents=True, exist_ok=True)     # before elaborating: a bad --out fails fast
     params = NeuronParams([args.threshold] * args.channels, levels=args.levels,
                           leak_shift=None if args.leak_shift < 0 else args.leak_shift,
                           reset=args.reset, state_bits=args.state_bits)
     array = NeuronArray(params, lanes=args.lanes, input_bits=args.input_bits)
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "neuron_array.v").write_text(verilog.convert(array, name="neuron_array"))
     info = {"design": "neuron_array", "lanes": array.lanes, "channels": params.channels,
             "chunks": array.chunks, "levels": params.levels, "reset": params.reset.value,

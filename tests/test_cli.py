@@ -45,12 +45,16 @@ def test_verilog_writes_the_core_and_its_parameters(tmp_path, small_model_file):
     (["eval", "--model", "X/none.npz"], "no such model file"),
     (["eval", "--data", "X/missing"], "no such folder"),
     (["simulate", "--lanes", "0"], "--lanes must be at least 1"),
+    (["verilog", "--out", "X/a-file"], "a-file: File exists"),
+    (["report", "--limit", "2", "--no-progress", "--out", "X/a-file"],
+     "a-file: File exists"),
     (["simulate", "--batch", "0"], "--batch must be at least 1"),
     (["simulate", "--jobs", "0"], "--jobs must be at least 1"),
     (["simulate", "--limit", "2", "--no-progress", "--scheduler", "tcp://127.0.0.1:9"],
      "cannot reach the Dask scheduler|needs Dask"),
 ])
 def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path):
+    (tmp_path / "a-file").write_text("an existing file where a folder is wanted\n")
     argv = [str(tmp_path) + a[1:] if a.startswith("X") else a for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -120,3 +124,10 @@ def test_every_command_reports_every_malformed_model_in_one_line(command, capsys
         assert len(err.splitlines()) == 1, (name, err)
         assert err.startswith(f"qkspike {command}: error: {bad}: "), (name, err)
         assert re.search(pattern, err), (name, err)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert re.fullmatch(r"qkspike \S+", capsys.readouterr().out.strip())
