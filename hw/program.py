@@ -36,8 +36,6 @@ class FitError(ValueError):
     """The model does not fit the core's memories or widths; the message says what."""
 
 
-
-
 def check_design_size(model: IntegerModel, lanes: int) -> None:
     """Raise :class:`FitError` before any work when ``model`` at ``lanes`` exceeds the
     largest supported part: weight memory against its block RAM, and the registers that

@@ -190,7 +190,7 @@ def run_pysim(core: Core, utterances: Sequence[np.ndarray], *, valid: str = "ful
             payloads = feature_bytes(features)
             readiness = itertools.cycle(PATTERNS[ready])
             logits, sent = [], 0
-            offered = None      # a logit shown while ready was low: the stream rules keep it
+            rule = pysim.HeldUntilReady()
             ctx.set(core.i.valid, 0)
             while True:
                 if sent < len(payloads):
@@ -210,10 +210,7 @@ def run_pysim(core: Core, utterances: Sequence[np.ndarray], *, valid: str = "ful
                 if t_valid:
                     trace.append((layer, step, chunk, pysim.to_python(spikes),
                                   pysim.to_python(residual)))
-                word = pysim.to_python(o_payload) if o_valid else None
-                assert offered is None or word == offered, \
-                    f"stream rule broken on o: offered {offered}, then {word} before ready"
-                offered = word if o_valid and not take else None
+                rule.check(o_valid, take, pysim.to_python(o_payload))
                 if o_valid and take:
                     logits.append(o_payload.logit)
                 if done:

@@ -30,6 +30,7 @@ from amaranth.back import verilog as amaranth_verilog
 from hw.core import Core
 
 from .core_job import ClipOutcome, Trace
+from .packing import struct_field
 from .runner import VerilatorBuild, cached_build
 
 __all__ = ["HARNESS_SOURCE", "CoreImage", "core_image", "build_harness", "run_clips",
@@ -61,7 +62,6 @@ class CoreImage:
     label: str
     lanes: int
     stats: tuple[str, ...]
-    classes: int
     bytes_per_clip: int
     spike_bits: int
     residual_bits: int
@@ -78,7 +78,7 @@ def core_image(core: Core) -> CoreImage:
     overhead = (core.layer_overhead + 2) * len(program.descriptors) * core.model.config.steps
     return CoreImage(
         verilog=amaranth_verilog.convert(core, name=TOPLEVEL), label=f"P{core.lanes}",
-        lanes=core.lanes, stats=tuple(core.stats), classes=core.classes,
+        lanes=core.lanes, stats=tuple(core.stats),
         bytes_per_clip=s["frames"] * s["n_mels"], spike_bits=program.widths["spike"],
         residual_bits=program.widths["residual"], logit_bits=layout.size,
         logit_fields={name: (field.offset, field.width) for name, field in layout},
@@ -120,14 +120,6 @@ def _unpack(raw: np.ndarray, width: int, lanes: int, signed: bool) -> np.ndarray
     return values
 
 
-def _field(word: int, fields: dict, name: str) -> int:
-    offset, width = fields[name]
-    value = (word >> offset) & ((1 << width) - 1)
-    if name == "logit" and value >> (width - 1):
-        value -= 1 << width
-    return value
-
-
 def _parse(image: CoreImage, blob: bytes, clips: int) -> list[ClipOutcome]:
     spike_bytes = _port_bytes(image.spike_bits * image.lanes)
     residual_bytes = _port_bytes(image.residual_bits * image.lanes)
@@ -141,8 +133,9 @@ def _parse(image: CoreImage, blob: bytes, clips: int) -> list[ClipOutcome]:
         at += 8
         trace = np.frombuffer(data, record, int(events), at)
         at += record.itemsize * int(events)
-        logits = [_field(int.from_bytes(data[at + i * logit_bytes:at + (i + 1) * logit_bytes],
-                                        "little"), image.logit_fields, "logit")
+        logits = [struct_field(int.from_bytes(
+                      data[at + i * logit_bytes:at + (i + 1) * logit_bytes], "little"),
+                      image.logit_fields, "logit", signed=True)
                   for i in range(int(words))]
         at += logit_bytes * int(words)
         predicted = int(np.frombuffer(data, "<u4", 1, at)[0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-__all__ = ["pack_lanes", "unpack_lanes"]
+__all__ = ["pack_lanes", "unpack_lanes", "struct_field"]
 
 
 def pack_lanes(values: Iterable[int], bits: int) -> int:
@@ -33,3 +33,13 @@ def unpack_lanes(word: int, bits: int, lanes: int, *, signed: bool) -> list[int]
             value -= 1 << bits
         values.append(value)
     return values
+
+
+def struct_field(word: int, fields: dict, name: str, *, signed: bool = False) -> int:
+    """Field ``name`` of a flat ``StructLayout`` word; ``fields`` maps names to
+    ``(offset, width)`` (as the host reads them off the layout)."""
+    offset, width = fields[name]
+    value = (int(word) >> offset) & ((1 << width) - 1)
+    if signed and value >> (width - 1):
+        value -= 1 << width
+    return value

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator, Optional
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-__all__ = ["send", "receive", "simulate", "to_python"]
+__all__ = ["send", "receive", "simulate", "to_python", "HeldUntilReady"]
 
 
 def to_python(value: Any) -> Any:
@@ -39,6 +39,21 @@ async def send(ctx, stream, payloads: Iterable[Any],
     ctx.set(stream.valid, 0)
 
 
+class HeldUntilReady:
+    """The stream rule a sink checks: once ``valid`` is up it stays up, with the same
+    payload, until a cycle with ``ready``. Call :meth:`check` once per cycle."""
+
+    def __init__(self):
+        self.offered = None     # a payload shown while ready was low: it must stay
+
+    def check(self, valid, ready, payload) -> None:
+        if self.offered is not None and (not valid or payload != self.offered):
+            broken = "valid fell" if not valid else "the payload changed"
+            raise AssertionError(f"stream rule broken: {broken} before ready "
+                                 f"(offered {self.offered!r})")
+        self.offered = payload if valid and not ready else None
+
+
 async def receive(ctx, stream, count: int, ready_pattern: Optional[Iterator[int]] = None, *,
                   timeout_cycles: int = 200_000) -> list[Any]:
     """Collect ``count`` payloads from ``stream``, withholding ``ready`` per the pattern, and
@@ -46,7 +61,7 @@ async def receive(ctx, stream, count: int, ready_pattern: Optional[Iterator[int]
     cycle with ``ready``."""
     ready_pattern = ready_pattern or itertools.repeat(1)
     received = []
-    offered = None      # a payload shown while ready was low: it must stay
+    rule = HeldUntilReady()
     for _ in range(timeout_cycles):
         if len(received) == count:
             break
@@ -54,10 +69,7 @@ async def receive(ctx, stream, count: int, ready_pattern: Optional[Iterator[int]
         ctx.set(stream.ready, ready)
         _, _, valid, payload = await ctx.tick().sample(stream.valid, stream.payload)
         payload = to_python(payload)
-        if offered is not None and (not valid or payload != offered):
-            raise AssertionError(f"stream rule broken: {'valid fell' if not valid else 'the payload changed'} "
-                                 f"before ready (offered {offered!r})")
-        offered = payload if valid and not ready else None
+        rule.check(valid, ready, payload)
         if ready and valid:
             received.append(payload)
     else:

@@ -17,7 +17,7 @@ import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
 from .common import load_job, port_unsigned, save_result, start_clock_and_reset
-from .packing import unpack_lanes
+from .packing import struct_field, unpack_lanes
 from .streams import StreamSink, StreamSource, pattern
 
 
@@ -68,13 +68,6 @@ async def core_runs_utterances(dut):
         await RisingEdge(dut.clk)
         events.clear()
 
-    def field(word, name):
-        offset, width = fields[name]
-        value = (word >> offset) & ((1 << width) - 1)
-        if name == "logit" and value >> (width - 1):
-            value -= 1 << width
-        return value
-
     outcomes = []
     started = time.monotonic()
     for flat in job["clips"]:
@@ -91,7 +84,7 @@ async def core_runs_utterances(dut):
             dut.stat_select.value = index
             await Timer(1, unit="ns")
             stats.append(port_unsigned(dut.stat_value))
-        outcomes.append({"logits": [field(w, "logit") for w in words],
-                         "indices": [field(w, "index") for w in words],
+        outcomes.append({"logits": [struct_field(w, fields, "logit", signed=True) for w in words],
+                         "indices": [struct_field(w, fields, "index") for w in words],
                          "predicted": predicted, "stats": stats, "trace": list(events)})
     save_result({"outcomes": outcomes, "seconds": time.monotonic() - started})
