@@ -11,8 +11,8 @@ from amaranth import Cat, Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
-from pymodel.modelfile import IntegerModel
-from pymodel.targets import Board
+from qkspike.pymodel.modelfile import IntegerModel
+from qkspike.pymodel.targets import Board
 
 from .checks import check_int
 from .core import Core

@@ -11,8 +11,8 @@ from amaranth import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pymodel.golden import contract
-from pymodel.modelfile import IntegerModel
+from qkspike.pymodel.golden import contract
+from qkspike.pymodel.modelfile import IntegerModel
 
 from .checks import check_int, reject
 from .descriptor import project

@@ -20,7 +20,7 @@ from amaranth import Cat, Value, unsigned
 from amaranth.hdl import ShapeCastable
 from amaranth.lib import data
 
-from pymodel.golden import contract
+from qkspike.pymodel.golden import contract
 
 from .program import Descriptor, Program
 

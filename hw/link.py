@@ -15,7 +15,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.crc import Algorithm, Processor
 from amaranth.lib.wiring import In, Out
 
-from pymodel.golden.link import (CRC_PARAMETERS, PROTOCOL_VERSION, SYNC, Command, ErrorCode,
+from qkspike.pymodel.golden.link import (CRC_PARAMETERS, PROTOCOL_VERSION, SYNC, Command, ErrorCode,
                                  Reply)
 
 from .checks import check_int

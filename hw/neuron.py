@@ -10,8 +10,8 @@ from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pymodel.golden import contract
-from pymodel.golden.neuron import NeuronParams
+from qkspike.pymodel.golden import contract
+from qkspike.pymodel.golden.neuron import NeuronParams
 
 from .checks import check_int, reject
 

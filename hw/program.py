@@ -22,11 +22,11 @@ from typing import Optional
 
 import numpy as np
 
-from pymodel.golden import contract
-from pymodel import topology
-from pymodel.golden.network import step_layers
-from pymodel.modelfile import IntegerModel, group_names, layer_shape
-from pymodel.targets import BRAM36_BITS, largest_part, memory_bits
+from qkspike.pymodel.golden import contract
+from qkspike.pymodel import topology
+from qkspike.pymodel.golden.network import step_layers
+from qkspike.pymodel.modelfile import IntegerModel, group_names, layer_shape
+from qkspike.pymodel.targets import BRAM36_BITS, largest_part, memory_bits
 
 __all__ = ["Source", "Post", "Descriptor", "Program", "compile_program", "FitError",
            "check_design_size", "weight_rows_for"]

@@ -9,7 +9,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from pymodel.golden import contract
+from qkspike.pymodel.golden import contract
 
 from .checks import check_int
 from .neuron import saturate_expr

@@ -12,7 +12,7 @@ from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from pymodel.golden import contract
+from qkspike.pymodel.golden import contract
 
 from .checks import check_int, reject
 from .descriptor import ENGINE_FIELDS, layout_for

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from pymodel.targets import PARTS, Part
+from qkspike.pymodel.targets import PARTS, Part
 
 __all__ = ["PARTS", "Part", "synthesize", "SynthesisError", "parse_cells", "fits",
            "longest_path"]

@@ -146,4 +146,4 @@ def open_dataset(root: str | Path) -> Dataset:
 
 def shipped_fsdd_test() -> Dataset:
     """The FSDD test split (300 clips, CC BY-SA 4.0) that ships inside the package."""
-    return read_fsdd(Path(str(resources.files("pymodel") / "data" / "fsdd_test")))
+    return read_fsdd(Path(str(resources.files("qkspike.pymodel") / "data" / "fsdd_test")))

@@ -133,7 +133,7 @@ class IntegerModel:
 
 def default_model_path() -> Path:
     """The trained model that ships inside the package: the default of every command."""
-    return Path(str(resources.files("pymodel") / "data" / "qkspike_fsdd.npz"))
+    return Path(str(resources.files("qkspike.pymodel") / "data" / "qkspike_fsdd.npz"))
 
 
 # --- writing -------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def integer_model(config: ModelConfig, draw: ArrayDraw, shift: Callable[[str], i
     thresholds = {group: draw(f"theta.{group}", (group_size(config, group),), 1, theta_max)
                   for group in group_names(config)}
     model = IntegerModel(config, frontend_for(config), layers, thresholds,
-                         {"source": "pymodel.synthetic"})
+                         {"source": "qkspike.pymodel.synthetic"})
     validate(model)
     return model
 

@@ -9,10 +9,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from hw.board import BoardTop
-from hw.timing import parse_nextpnr_log
-from pymodel import modelfile
-from pymodel.targets import BOARDS, board_platform
+from qkspike.hw.board import BoardTop
+from qkspike.hw.timing import parse_nextpnr_log
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.targets import BOARDS, board_platform
 
 from .cli import UsageError
 

@@ -12,16 +12,16 @@ __all__ = ["main", "UsageError"]
 
 #: subcommand -> (module, one-line help)
 COMMANDS = {
-    "demo": ("scripts.demo", "run the shipped example end to end and print what it measured"),
-    "train": ("scripts.train", "train the spiking transformer and export a model file"),
-    "eval": ("scripts.eval", "accuracy of a model file on a data split (golden model)"),
-    "report": ("scripts.report", "accuracy, plots, spike density, synaptic ops and energy"),
-    "simulate": ("scripts.simulate", "the RTL under Verilator against the golden model, "
+    "demo": ("qkspike.scripts.demo", "run the shipped example end to end and print what it measured"),
+    "train": ("qkspike.scripts.train", "train the spiking transformer and export a model file"),
+    "eval": ("qkspike.scripts.eval", "accuracy of a model file on a data split (golden model)"),
+    "report": ("qkspike.scripts.report", "accuracy, plots, spike density, synaptic ops and energy"),
+    "simulate": ("qkspike.scripts.simulate", "the RTL under Verilator against the golden model, "
                                      "with cycles per inference"),
-    "verilog": ("scripts.verilog", "write the core's Verilog and a parameter JSON to a folder"),
-    "synth": ("scripts.synth", "Yosys resource report of the core for an Artix-7 part"),
-    "board": ("scripts.board", "Vivado build plan for an Arty A7 board"),
-    "host": ("scripts.host", "classify WAV files on a board over its serial port"),
+    "verilog": ("qkspike.scripts.verilog", "write the core's Verilog and a parameter JSON to a folder"),
+    "synth": ("qkspike.scripts.synth", "Yosys resource report of the core for an Artix-7 part"),
+    "board": ("qkspike.scripts.board", "Vivado build plan for an Arty A7 board"),
+    "host": ("qkspike.scripts.host", "classify WAV files on a board over its serial port"),
 }
 
 

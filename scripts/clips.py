@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pymodel import modelfile
-from pymodel.datasets import SPLITS, spread
-from pymodel.evaluate import extract_features, resolve_data
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.datasets import SPLITS, spread
+from qkspike.pymodel.evaluate import extract_features, resolve_data
 
 from .cli import UsageError
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from pymodel import modelfile
-from pymodel.datasets import shipped_fsdd_test
-from pymodel.evaluate import extract_features, golden_results
-from sim.simulate import CLOCK_MHZ, simulate_clips
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.datasets import shipped_fsdd_test
+from qkspike.pymodel.evaluate import extract_features, golden_results
+from qkspike.sim.simulate import CLOCK_MHZ, simulate_clips
 
 from .cli import UsageError
 

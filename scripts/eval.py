@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pymodel.evaluate import evaluate
-from pymodel.report import build_report, format_table
+from qkspike.pymodel.evaluate import evaluate
+from qkspike.pymodel.report import build_report, format_table
 
 from .clips import add_common, load_clips
 

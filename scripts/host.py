@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from pymodel import modelfile
-from pymodel.audio import AudioError, read_wav
-from pymodel.frontend import features
-from pymodel.golden.link import (Command, FrameParser, Info, LinkError, Reply, Result,
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.audio import AudioError, read_wav
+from qkspike.pymodel.frontend import features
+from qkspike.pymodel.golden.link import (Command, FrameParser, Info, LinkError, Reply, Result,
                                  decode_info, decode_result, decode_stats, expect, frame)
 
 from .cli import UsageError

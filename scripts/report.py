@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pymodel.evaluate import evaluate
-from pymodel.report import format_table, write_report
+from qkspike.pymodel.evaluate import evaluate
+from qkspike.pymodel.report import format_table, write_report
 
 from .clips import add_common, load_clips
 

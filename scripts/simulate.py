@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.parallel import SchedulerError
-from sim.simulate import CLOCK_MHZ, simulate_clips
+from qkspike.sim.parallel import SchedulerError
+from qkspike.sim.simulate import CLOCK_MHZ, simulate_clips
 
 from .cli import UsageError
 from .clips import add_common, load_clips

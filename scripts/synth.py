@@ -7,11 +7,11 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from hw.core import Core
-from hw.program import compile_program
-from hw.synthesis import fits, synthesize
-from pymodel.targets import DEFAULT_PART, PARTS
-from pymodel import modelfile
+from qkspike.hw.core import Core
+from qkspike.hw.program import compile_program
+from qkspike.hw.synthesis import fits, synthesize
+from qkspike.pymodel.targets import DEFAULT_PART, PARTS
+from qkspike.pymodel import modelfile
 
 from .cli import UsageError
 

@@ -6,13 +6,13 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from pymodel import modelfile
-from pymodel.datasets import open_dataset
-from pymodel.evaluate import evaluate, extract_features
-from pymodel.frontend import FrontendConfig
-from pymodel.model_config import ModelConfig
-from pymodel.report import format_table, build_report
-from pymodel.train import TrainConfig, train
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.datasets import open_dataset
+from qkspike.pymodel.evaluate import evaluate, extract_features
+from qkspike.pymodel.frontend import FrontendConfig
+from qkspike.pymodel.model_config import ModelConfig
+from qkspike.pymodel.report import format_table, build_report
+from qkspike.pymodel.train import TrainConfig, train
 
 from .cli import UsageError
 
@@ -53,7 +53,7 @@ def run(args) -> int:
     started = time.monotonic()
     trained = train(dataset, model_config, frontend, config, checkpoint, resume=args.resume,
                     progress=not args.no_progress)
-    from pymodel.export import export
+    from qkspike.pymodel.export import export
 
     metadata = {"dataset": dataset.name, "train_config": asdict(config),
                 "calibration": {k: v for k, v in trained["calibration"].items()},

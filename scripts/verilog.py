@@ -9,11 +9,11 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from hw.core import Core
-from hw.neuron import NeuronArray
-from pymodel import modelfile
-from pymodel.golden.contract import ResetMode
-from pymodel.golden.neuron import NeuronParams
+from qkspike.hw.core import Core
+from qkspike.hw.neuron import NeuronArray
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.golden.contract import ResetMode
+from qkspike.pymodel.golden.neuron import NeuronParams
 
 
 def add_arguments(parser) -> None:

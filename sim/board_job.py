@@ -7,8 +7,8 @@ from typing import Sequence
 import numpy as np
 from amaranth.back import verilog
 
-from hw.board import LinkTop
-from pymodel.modelfile import IntegerModel
+from qkspike.hw.board import LinkTop
+from qkspike.pymodel.modelfile import IntegerModel
 
 from .runner import build_verilog, run_testbench
 
@@ -24,7 +24,7 @@ def run_board(model: IntegerModel, utterances: Sequence[np.ndarray], corrupt: Se
     job = {"divisor": divisor, "classes": len(model.config.classes),
            "clips": [np.asarray(u, dtype=np.int64).reshape(-1).tolist() for u in utterances],
            "corrupt": [bytes(raw).hex() for raw in corrupt]}
-    result = run_testbench(build, "sim.tb_board", job, quiet=True)
+    result = run_testbench(build, "qkspike.sim.tb_board", job, quiet=True)
     for group in ("corrupt", "clips"):
         for entry in result[group]:
             for reply in (entry.values() if group == "clips" else [entry]):

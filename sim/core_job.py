@@ -18,10 +18,10 @@ import numpy as np
 from amaranth import ResetInserter, Signal
 from amaranth.back import verilog
 
-from hw.core import Core
-from hw.program import Program
-from pymodel.golden import contract, network
-from pymodel.modelfile import IntegerModel
+from qkspike.hw.core import Core
+from qkspike.hw.program import Program
+from qkspike.pymodel.golden import contract, network
+from qkspike.pymodel.modelfile import IntegerModel
 
 from . import pysim
 from .runner import VerilatorBuild, build_verilog, run_testbench
@@ -251,7 +251,7 @@ def run_verilator(core: Core, utterances: Sequence[np.ndarray], *, valid: str = 
         "fields": {name: (field.offset, field.width) for name, field in layout},
         "valid": valid, "ready": ready, "reset_after_bytes": reset_after_bytes,
     }
-    result = run_testbench(build, "sim.tb_core", job, quiet=True)
+    result = run_testbench(build, "qkspike.sim.tb_core", job, quiet=True)
     outcomes = [ClipOutcome(o["logits"], o["predicted"], dict(zip(core.stats, o["stats"])),
                             Trace.from_events(o["trace"], core.lanes))
                 for o in result["outcomes"]]

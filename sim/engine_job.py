@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amaranth.back import verilog
 
-from hw.sparse_engine import SparseEngine
+from qkspike.hw.sparse_engine import SparseEngine
 
 from .runner import build_verilog, run_testbench
 
@@ -22,4 +22,4 @@ def run_verilator(engine: SparseEngine, jobs: list[dict], *, ready: str = "full"
                             for name, field in engine.layer_shape],
            "chunk_bits": engine.result_shape["chunk"].width,
            "jobs": jobs, "ready": ready}
-    return run_testbench(build, "sim.tb_sparse_engine", job, quiet=True)
+    return run_testbench(build, "qkspike.sim.tb_sparse_engine", job, quiet=True)

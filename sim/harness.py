@@ -27,7 +27,7 @@ import numpy as np
 
 from amaranth.back import verilog as amaranth_verilog
 
-from hw.core import Core
+from qkspike.hw.core import Core
 
 from .core_job import ClipOutcome, Trace
 from .packing import struct_field

@@ -12,9 +12,9 @@ from typing import Optional, Sequence
 import numpy as np
 from amaranth.back import verilog
 
-from hw.neuron import NeuronArray
-from pymodel.golden import contract
-from pymodel.golden.neuron import NeuronPopulation
+from qkspike.hw.neuron import NeuronArray
+from qkspike.pymodel.golden import contract
+from qkspike.pymodel.golden.neuron import NeuronPopulation
 
 from . import pysim
 from .compare import first_mismatch
@@ -112,4 +112,4 @@ def build_neuron_array(array: NeuronArray) -> VerilatorBuild:
 
 def run_verilator(array: NeuronArray, job: dict, **kwargs) -> dict:
     """Run ``job`` on the Verilator build of ``array``; raises ``SimulationFailure`` on mismatch."""
-    return run_testbench(build_neuron_array(array), "sim.tb_neuron", job, **kwargs)
+    return run_testbench(build_neuron_array(array), "qkspike.sim.tb_neuron", job, **kwargs)

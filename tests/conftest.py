@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pymodel import modelfile
-from pymodel.frontend import FrontendConfig
-from pymodel.model_config import ModelConfig, NeuronConfig
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.frontend import FrontendConfig
+from qkspike.pymodel.model_config import ModelConfig, NeuronConfig
 
 
 def small_config(**overrides) -> ModelConfig:
@@ -35,8 +35,8 @@ def exported_random_model(config: ModelConfig, seed: int = 0, gain: float = 3.0)
     """A random network, calibrated and exported: an IntegerModel that fires a fair amount."""
     import torch
 
-    from pymodel.export import export
-    from pymodel.model import QKSpikeNet
+    from qkspike.pymodel.export import export
+    from qkspike.pymodel.model import QKSpikeNet
     torch.manual_seed(seed)
     net = QKSpikeNet(config)
     with torch.no_grad():

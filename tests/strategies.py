@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from pymodel.golden import contract
-from pymodel.model_config import GROUPS, ModelConfig, NeuronConfig
-from pymodel.modelfile import BIAS_MAX, CONFIG_RANGES
-from pymodel.synthetic import integer_model
+from qkspike.pymodel.golden import contract
+from qkspike.pymodel.model_config import GROUPS, ModelConfig, NeuronConfig
+from qkspike.pymodel.modelfile import BIAS_MAX, CONFIG_RANGES
+from qkspike.pymodel.synthetic import integer_model
 
 __all__ = ["neuron_configs", "model_configs", "models", "feature_clips", "lanes_for"]
 

@@ -2,13 +2,13 @@
 
 import pytest
 
-from pymodel.datasets import shipped_fsdd_test
-from pymodel.evaluate import extract_features
-from pymodel.golden import network
-from hw.link import CRC
-from pymodel.golden.link import (Command, ErrorCode, FrameParser, Reply, crc8, decode_info,
+from qkspike.pymodel.datasets import shipped_fsdd_test
+from qkspike.pymodel.evaluate import extract_features
+from qkspike.pymodel.golden import network
+from qkspike.hw.link import CRC
+from qkspike.pymodel.golden.link import (Command, ErrorCode, FrameParser, Reply, crc8, decode_info,
                                  decode_result, decode_stats, frame)
-from sim.board_job import run_board
+from qkspike.sim.board_job import run_board
 
 
 def test_the_host_crc_is_the_gateware_crc():

@@ -6,11 +6,11 @@ import re
 import pytest
 from amaranth.back import verilog
 
-from hw.core import Core
-from hw.program import compile_program
-from hw.synthesis import PARTS, Part, fits, parse_cells, synthesize
-from pymodel import modelfile
-from scripts.cli import main
+from qkspike.hw.core import Core
+from qkspike.hw.program import compile_program
+from qkspike.hw.synthesis import PARTS, Part, fits, parse_cells, synthesize
+from qkspike.pymodel import modelfile
+from qkspike.scripts.cli import main
 from tests.conftest import exported_random_model, small_config
 
 
@@ -66,7 +66,7 @@ def test_synthesis_of_a_small_core_reports_resources(tmp_path, small_model_file)
 
 
 def test_synth_says_when_the_model_does_not_fit(small_model_file, capsys, monkeypatch):
-    import hw.synthesis as synthesis
+    import qkspike.hw.synthesis as synthesis
     monkeypatch.setitem(synthesis.PARTS, "xc7a35t", Part("xc7a35t", 20_800, 41_600, 0, 90))
     assert main(["synth", "--model", str(small_model_file), "--lanes", "4"]) == 2
     assert "do not fit the xc7a35t's 0 BRAM36" in capsys.readouterr().err

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from pymodel import modelfile
-from scripts.cli import main
+from qkspike.pymodel import modelfile
+from qkspike.scripts.cli import main
 from tests.conftest import exported_random_model, small_config
 
 
@@ -65,7 +65,7 @@ def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path):
 
 def test_eval_reports_bad_files_and_goes_on(tmp_path, capsys):
     import shutil
-    from pymodel.datasets import shipped_fsdd_test
+    from qkspike.pymodel.datasets import shipped_fsdd_test
     for clip in shipped_fsdd_test().split("test")[:4]:
         shutil.copy(clip.path, tmp_path / clip.path.name)
     (tmp_path / "5_ann_1.wav").write_bytes(b"RIFF....WAVEjunk")
@@ -77,7 +77,7 @@ def test_eval_reports_bad_files_and_goes_on(tmp_path, capsys):
 
 
 def test_console_command_is_installed():
-    result = subprocess.run([sys.executable, "-m", "scripts.cli", "--help"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "qkspike.scripts.cli", "--help"], capture_output=True,
                             text=True, check=True)
     for command in ("demo", "train", "eval", "report", "simulate", "verilog"):
         assert command in result.stdout

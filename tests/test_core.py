@@ -10,15 +10,15 @@ import copy
 import numpy as np
 import pytest
 
-from hw.core import Core
-from hw.program import FitError
-from pymodel.datasets import shipped_fsdd_test
-from pymodel.evaluate import extract_features
-from pymodel.golden import network
-from pymodel.golden.sparse_engine import walk_cycles
-from sim import core_job
-from pymodel.synthetic import integer_model, random_model
-from sim import harness
+from qkspike.hw.core import Core
+from qkspike.hw.program import FitError
+from qkspike.pymodel.datasets import shipped_fsdd_test
+from qkspike.pymodel.evaluate import extract_features
+from qkspike.pymodel.golden import network
+from qkspike.pymodel.golden.sparse_engine import walk_cycles
+from qkspike.sim import core_job
+from qkspike.pymodel.synthetic import integer_model, random_model
+from qkspike.sim import harness
 from tests.conftest import exported_random_model, random_features, small_config
 
 CI_SAMPLE_CLIPS = 10

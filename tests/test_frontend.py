@@ -5,10 +5,10 @@ import wave
 import numpy as np
 import pytest
 
-from pymodel.audio import AudioError, read_wav, write_wav
-from pymodel.datasets import (DatasetError, open_dataset, read_fsdd, read_speech_commands,
+from qkspike.pymodel.audio import AudioError, read_wav, write_wav
+from qkspike.pymodel.datasets import (DatasetError, open_dataset, read_fsdd, read_speech_commands,
                               shipped_fsdd_test)
-from pymodel.frontend import FrontendConfig, features, mel_filterbank
+from qkspike.pymodel.frontend import FrontendConfig, features, mel_filterbank
 
 
 def tone(seconds=0.4, rate=8000, hz=440.0, amplitude=0.3):

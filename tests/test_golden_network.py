@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from pymodel import model as torch_model
-from pymodel.evaluate import extract_features
-from pymodel.datasets import shipped_fsdd_test
-from pymodel.export import torch_integer_logits
-from pymodel.golden import contract, network
-from pymodel.synthetic import random_model
+from qkspike.pymodel import model as torch_model
+from qkspike.pymodel.evaluate import extract_features
+from qkspike.pymodel.datasets import shipped_fsdd_test
+from qkspike.pymodel.export import torch_integer_logits
+from qkspike.pymodel.golden import contract, network
+from qkspike.pymodel.synthetic import random_model
 from tests.conftest import (NEURON_VARIANTS, exported_random_model, random_features,
                             small_config)
 

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from amaranth.back import verilog
 
-from hw.head import LogitsOutput, SpikeCounts
-from pymodel.golden.head import count_spikes, predicted_class
-from sim import pysim
-from sim.packing import unpack_lanes
-from sim.runner import build_verilog, run_testbench
-from sim.streams import PATTERNS
+from qkspike.hw.head import LogitsOutput, SpikeCounts
+from qkspike.pymodel.golden.head import count_spikes, predicted_class
+from qkspike.sim import pysim
+from qkspike.sim.packing import unpack_lanes
+from qkspike.sim.runner import build_verilog, run_testbench
+from qkspike.sim.streams import PATTERNS
 
 CLASSES, LANES, BITS = 10, 4, 12
 
@@ -109,7 +109,7 @@ def test_head_verilator_matches_golden():
     outputs = LogitsOutput(classes=CLASSES, lanes=LANES, accumulator_bits=BITS)
     build = build_verilog(verilog.convert(outputs, name="logits_output"), "logits_output",
                           label=f"C{CLASSES}-P{LANES}-A{BITS}")
-    result = run_testbench(build, "sim.tb_head", {
+    result = run_testbench(build, "qkspike.sim.tb_head", {
         "runs": [chunks(l) for l in logit_runs()], "classes": CLASSES, "accumulator_bits": BITS,
         "ready": "idle_1_in_4"}, testcase="logits_output", quiet=True)
     field = outputs.o_shape["logit"]
@@ -121,6 +121,6 @@ def test_head_verilator_matches_golden():
     counts = SpikeCounts(channels=8, lanes=LANES, spike_bits=2)
     build = build_verilog(verilog.convert(counts, name="spike_counts"), "spike_counts",
                           label=f"C8-P{LANES}")
-    result = run_testbench(build, "sim.tb_head", {"adds": count_job(), "spike_bits": 2},
+    result = run_testbench(build, "qkspike.sim.tb_head", {"adds": count_job(), "spike_bits": 2},
                            testcase="spike_counts", quiet=True)
     assert [unpack_lanes(c, 8, 8, signed=False) for c in result["counts"]] == expected_counts()

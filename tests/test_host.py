@@ -2,11 +2,11 @@
 
 import pytest
 
-from pymodel.datasets import shipped_fsdd_test
-from pymodel.golden.link import Command, ErrorCode, GoldenBoard, LinkError, Reply
-from scripts import host
-from scripts.host import BoardClient
-from scripts.cli import main
+from qkspike.pymodel.datasets import shipped_fsdd_test
+from qkspike.pymodel.golden.link import Command, ErrorCode, GoldenBoard, LinkError, Reply
+from qkspike.scripts import host
+from qkspike.scripts.host import BoardClient
+from qkspike.scripts.cli import main
 
 
 def test_host_classifies_clips_and_reports_bad_files(monkeypatch, capsys, tmp_path,
@@ -27,7 +27,7 @@ def test_host_classifies_clips_and_reports_bad_files(monkeypatch, capsys, tmp_pa
 def test_board_client_raises_on_error_replies(shipped_model):
     client = BoardClient(GoldenBoard(shipped_model), classes=10)
     with pytest.raises(LinkError, match="ERROR NO_FEATURES"):
-        from pymodel.golden.link import decode_result
+        from qkspike.pymodel.golden.link import decode_result
         decode_result(*client.request(Command.RUN), 10)
     code, payload = client.request(Command.LOAD, bytes(7))
     assert (code, payload) == (Reply.ERROR, bytes([ErrorCode.LENGTH]))

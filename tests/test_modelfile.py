@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from pymodel import modelfile
-from pymodel.modelfile import ModelFileError
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.modelfile import ModelFileError
 from tests.conftest import exported_random_model, small_config
 
 
@@ -180,9 +180,9 @@ def test_malformed_files_are_one_line_errors(malformed, name):
 
 def test_huge_valid_models_stop_early_with_their_size():
     """A valid model far beyond every supported part is refused before elaboration."""
-    from hw.program import FitError, compile_program
-    from pymodel.model_config import ModelConfig
-    from pymodel.synthetic import integer_model
+    from qkspike.hw.program import FitError, compile_program
+    from qkspike.pymodel.model_config import ModelConfig
+    from qkspike.pymodel.synthetic import integer_model
     config = ModelConfig(channels=1024, heads=4)
     model = integer_model(config, lambda n, shape, lo, hi: np.full(shape, max(lo, 0)),
                           lambda n: 0, weight_max=0, bias_max=0, theta_max=1)

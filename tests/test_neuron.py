@@ -10,11 +10,11 @@ import itertools
 import numpy as np
 import pytest
 
-from hw.neuron import NeuronArray, NeuronUpdate
-from pymodel.golden import contract
-from pymodel.golden.neuron import NeuronParams, NeuronPopulation
-from sim import neuron_job, pysim
-from sim.runner import SimulationFailure
+from qkspike.hw.neuron import NeuronArray, NeuronUpdate
+from qkspike.pymodel.golden import contract
+from qkspike.pymodel.golden.neuron import NeuronParams, NeuronPopulation
+from qkspike.sim import neuron_job, pysim
+from qkspike.sim.runner import SimulationFailure
 
 THRESHOLDS = [1, 7, 3, 50, 12, 9, 2, 31, 5, 6, 4]  # 11 channels: a partial last chunk
 

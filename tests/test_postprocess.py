@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from amaranth.back import verilog
 
-from hw.descriptor import POST_FIELDS, descriptor_value
-from hw.postprocess import PostProcessor
-from hw.program import Post, compile_program
-from pymodel.golden.postprocess import PostProcessorModel
-from pymodel.model_config import NeuronConfig
-from pymodel.synthetic import random_model
-from sim import pysim
-from sim.packing import unpack_lanes
-from sim.runner import build_verilog, run_testbench
+from qkspike.hw.descriptor import POST_FIELDS, descriptor_value
+from qkspike.hw.postprocess import PostProcessor
+from qkspike.hw.program import Post, compile_program
+from qkspike.pymodel.golden.postprocess import PostProcessorModel
+from qkspike.pymodel.model_config import NeuronConfig
+from qkspike.pymodel.synthetic import random_model
+from qkspike.sim import pysim
+from qkspike.sim.packing import unpack_lanes
+from qkspike.sim.runner import build_verilog, run_testbench
 from tests.conftest import small_config
 
 LANES = 4
@@ -125,7 +125,7 @@ def test_postprocess_verilator_matches_golden(program):
              dut.out.as_value(), dut.out_valid, dut.busy]
     build = build_verilog(verilog.convert(dut, name="post_processor", ports=ports),
                           "post_processor", label=f"P{LANES}")
-    words = run_testbench(build, "sim.tb_postprocess", {"layers": layers, "gaps": [0, 1, 2]},
+    words = run_testbench(build, "qkspike.sim.tb_postprocess", {"layers": layers, "gaps": [0, 1, 2]},
                           quiet=True)["outputs"]
     fields = dict(dut.out_shape)
     w = program.widths

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from hw.qk_attention import QKAttention
-from pymodel.golden.qk_attention import token_attention
-from sim import pysim
-from sim.packing import pack_lanes, unpack_lanes
-from sim.vector_job import run_vectors
+from qkspike.hw.qk_attention import QKAttention
+from qkspike.pymodel.golden.qk_attention import token_attention
+from qkspike.sim import pysim
+from qkspike.sim.packing import pack_lanes, unpack_lanes
+from qkspike.sim.vector_job import run_vectors
 
 CHANNELS, HEADS, SPIKE_BITS = 16, 4, 2
 

@@ -9,7 +9,7 @@ random, all-255, all-zero and sparse clips and lane counts from 1 to past the wi
   (built once, then cached) under drawn clips.
 
 A failure saves the case (model file, clip, lanes) and names the folder and the command that
-replays it: ``python -m sim.replay FOLDER [--verilator]``. Hypothesis prints the seed and the
+replays it: ``python -m qkspike.sim.replay FOLDER [--verilator]``. Hypothesis prints the seed and the
 shrunk example (``print_blob``), and ``pytest --hypothesis-seed=N`` reruns a whole run.
 """
 
@@ -18,15 +18,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hw.core import Core
-from hw.program import compile_program
-from pymodel import modelfile
-from pymodel.golden import network
-from pymodel.model_config import ModelConfig, NeuronConfig
-from pymodel.modelfile import BIAS_MAX
-from pymodel.synthetic import random_model
-from sim import core_job, harness
-from sim.replay import save_case
+from qkspike.hw.core import Core
+from qkspike.hw.program import compile_program
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.golden import network
+from qkspike.pymodel.model_config import ModelConfig, NeuronConfig
+from qkspike.pymodel.modelfile import BIAS_MAX
+from qkspike.pymodel.synthetic import random_model
+from qkspike.sim import core_job, harness
+from qkspike.sim.replay import save_case
 from tests import strategies
 
 #: Examples per run of the Amaranth property (each elaborates and simulates a core).
@@ -43,7 +43,7 @@ def assert_bit_exact(model, features, lanes, outcome):
     if problem:
         folder = save_case(model, features, lanes)
         pytest.fail(f"{problem}\nmodel config: {model.config}\nlanes: {lanes}\n"
-                    f"replay: python -m sim.replay {folder}")
+                    f"replay: python -m qkspike.sim.replay {folder}")
 
 
 @settings(PROPERTY, max_examples=PYSIM_EXAMPLES)

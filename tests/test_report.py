@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 
-from pymodel.evaluate import ClipFeatures, evaluate
-from pymodel.report import ENERGY_AC_PJ, ENERGY_MAC_PJ, format_table, write_report
+from qkspike.pymodel.evaluate import ClipFeatures, evaluate
+from qkspike.pymodel.report import ENERGY_AC_PJ, ENERGY_MAC_PJ, format_table, write_report
 from tests.conftest import exported_random_model, random_features, small_config
 
 

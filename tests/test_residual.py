@@ -5,12 +5,12 @@ import itertools
 import numpy as np
 import pytest
 
-from hw.residual import ResidualUpdate
-from pymodel.golden import contract
-from pymodel.golden.residual import residual_update
-from sim import pysim
-from sim.packing import pack_lanes, unpack_lanes
-from sim.vector_job import run_vectors
+from qkspike.hw.residual import ResidualUpdate
+from qkspike.pymodel.golden import contract
+from qkspike.pymodel.golden.residual import residual_update
+from qkspike.sim import pysim
+from qkspike.sim.packing import pack_lanes, unpack_lanes
+from qkspike.sim.vector_job import run_vectors
 
 LANES, R_BITS, A_BITS = 4, 10, 14
 

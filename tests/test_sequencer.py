@@ -4,10 +4,10 @@
 import numpy as np
 import pytest
 
-from hw.program import compile_program
-from hw.sequencer import Sequencer
-from pymodel.golden.network import step_layers
-from sim import pysim
+from qkspike.hw.program import compile_program
+from qkspike.hw.sequencer import Sequencer
+from qkspike.pymodel.golden.network import step_layers
+from qkspike.sim import pysim
 from tests.conftest import exported_random_model, small_config
 
 

@@ -8,9 +8,9 @@ local Dask cluster, and must give the same, bit-exact records.
 import numpy as np
 import pytest
 
-from pymodel.datasets import shipped_fsdd_test, spread
-from pymodel.synthetic import random_model
-from sim.simulate import simulate_clips
+from qkspike.pymodel.datasets import shipped_fsdd_test, spread
+from qkspike.pymodel.synthetic import random_model
+from qkspike.sim.simulate import simulate_clips
 from tests.conftest import random_features, small_config
 
 

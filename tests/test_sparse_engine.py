@@ -5,13 +5,13 @@ import itertools
 import numpy as np
 import pytest
 
-from hw.program import weight_rows_for
-from hw.sparse_engine import SparseEngine
-from pymodel.golden import contract
-from pymodel.golden.sparse_engine import chunk_results, walk_cycles
-from sim import engine_job, pysim
-from sim.compare import first_mismatch
-from sim.streams import PATTERNS
+from qkspike.hw.program import weight_rows_for
+from qkspike.hw.sparse_engine import SparseEngine
+from qkspike.pymodel.golden import contract
+from qkspike.pymodel.golden.sparse_engine import chunk_results, walk_cycles
+from qkspike.sim import engine_job, pysim
+from qkspike.sim.compare import first_mismatch
+from qkspike.sim.streams import PATTERNS
 
 
 def make_layers(lanes, seed=0):

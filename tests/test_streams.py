@@ -12,7 +12,7 @@ from amaranth import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import Out
 
-from sim import pysim
+from qkspike.sim import pysim
 
 
 class CountingSource(wiring.Component):

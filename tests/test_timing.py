@@ -2,7 +2,7 @@
 
 import pytest
 
-from hw.timing import TimingReportError, parse_nextpnr_log
+from qkspike.hw.timing import TimingReportError, parse_nextpnr_log
 
 LOG = """\
 Info: Max frequency for clock '$glbnet$cd_sync.clk': 65.28 MHz (FAIL at 100.00 MHz)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from hw.program import Post, Source, compile_program
-from pymodel import topology
-from pymodel.synthetic import random_model
+from qkspike.hw.program import Post, Source, compile_program
+from qkspike.pymodel import topology
+from qkspike.pymodel.synthetic import random_model
 from tests.conftest import small_config
 
 

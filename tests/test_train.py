@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from pymodel import modelfile
-from pymodel.audio import write_wav
-from pymodel.datasets import read_fsdd
-from pymodel.export import export, torch_integer_logits
-from pymodel.frontend import FrontendConfig
-from pymodel.golden import network
-from pymodel.train import TrainConfig, featurize, load_split, train
-from scripts.cli import main
+from qkspike.pymodel import modelfile
+from qkspike.pymodel.audio import write_wav
+from qkspike.pymodel.datasets import read_fsdd
+from qkspike.pymodel.export import export, torch_integer_logits
+from qkspike.pymodel.frontend import FrontendConfig
+from qkspike.pymodel.golden import network
+from qkspike.pymodel.train import TrainConfig, featurize, load_split, train
+from qkspike.scripts.cli import main
 from tests.conftest import small_config
 
 

@@ -4,9 +4,9 @@ import itertools
 
 import pytest
 
-from hw.uart import UARTReceiver, UARTTransmitter, divisor_for
-from sim import pysim
-from sim.streams import PATTERNS
+from qkspike.hw.uart import UARTReceiver, UARTTransmitter, divisor_for
+from qkspike.sim import pysim
+from qkspike.sim.streams import PATTERNS
 
 
 def bits_of(byte):

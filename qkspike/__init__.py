@@ -1,0 +1,1 @@
+"""QKSpike: a spiking transformer for speech commands, from PyTorch to a verified FPGA accelerator."""
