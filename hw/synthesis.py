@@ -21,6 +21,8 @@ from typing import Optional
 
 from qkspike.pymodel.targets import PARTS, Part
 
+from qkspike.progress import heartbeat, yosys_stage
+
 __all__ = ["PARTS", "Part", "synthesize", "SynthesisError", "parse_cells", "fits",
            "longest_path"]
 
@@ -98,8 +100,9 @@ def synthesize(verilog: str, top: str, part: Part, *,
     ])
     (workdir / "synth.ys").write_text(script + "\n")
     started = time.monotonic()
-    result = subprocess.run(_yosys() + ["-q", "-l", "yosys.log", "synth.ys"], cwd=workdir,
-                            capture_output=True, text=True)
+    with heartbeat("Yosys synth_xilinx", status=yosys_stage(workdir / "yosys.log")):
+        result = subprocess.run(_yosys() + ["-q", "-l", "yosys.log", "synth.ys"], cwd=workdir,
+                                capture_output=True, text=True)
     seconds = time.monotonic() - started
     if result.returncode != 0:
         tail = (workdir / "yosys.log").read_text(errors="replace")[-3000:] \

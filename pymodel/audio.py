@@ -1,22 +1,27 @@
-"""Reading speech clips: the standard ``wave`` module, with one-line errors for bad files.
+"""Reading recordings: any WAV, FLAC or OGG through ``soundfile``, one-line errors.
 
-Accepted: mono PCM WAV (8-, 16- or 32-bit) at 8 or 16 kHz, the rates of FSDD and Google
-Speech Commands. Everything else is an :class:`AudioError` that names the file and what
-is wrong with it.
+:func:`read_audio` accepts any sample rate (the front end resamples) and any channel count
+(downmixed to mono by averaging the channels). A file that cannot be used raises
+:class:`AudioError`, whose message names the file and what is wrong; a file that can be
+used but looks damaged (a WAV whose data stops before its header says) comes back with a
+warning in :attr:`Recording.warnings`.
+
+Samples are float64 in [-1, 1]: integer PCM is divided by 2^(bits-1) (8-bit WAV is
+unsigned, offset by 128), which is exactly what the earlier ``wave``-based reader did, so
+features of the same file are the same integers.
 """
 
 from __future__ import annotations
 
 import wave
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
-__all__ = ["AudioError", "SUPPORTED_RATES", "SILENCE_PEAK", "read_wav", "write_wav",
+__all__ = ["AudioError", "Recording", "SILENCE_PEAK", "read_audio", "read_wav", "write_wav",
            "check_not_silent"]
-
-#: Sample rates the front end accepts (it resamples 16 kHz to 8 kHz).
-SUPPORTED_RATES = (8000, 16000)
 
 #: A clip whose peak stays below this (full scale = 1.0; about 3 LSB of 16-bit audio) is silent.
 SILENCE_PEAK = 1e-4
@@ -26,43 +31,69 @@ class AudioError(ValueError):
     """A clip that cannot be used; the message names the file and the reason."""
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Samples as float64 in [-1, 1] and the sample rate.
+@dataclass
+class Recording:
+    """A decoded recording: mono samples, their rate, and what was noticed on the way."""
+
+    samples: np.ndarray            # float64, mono, [-1, 1]
+    rate: int                      # Hz, as recorded
+    channels: int                  # before the downmix
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.size / self.rate
+
+
+def _wav_truncation(path: Path) -> str | None:
+    """A warning when a PCM WAV's data stops before the length its header gives."""
+    try:
+        with wave.open(str(path), "rb") as handle:
+            expected = handle.getnframes()
+            got = len(handle.readframes(expected)) // max(1, handle.getsampwidth()
+                                                          * handle.getnchannels())
+    except (wave.Error, EOFError, OSError):
+        return None           # not a PCM WAV that `wave` reads: libsndfile judged it already
+    if got < expected:
+        return (f"truncated file: the header gives {expected} samples, the file holds {got}; "
+                f"classified on what is there")
+    return None
+
+
+def read_audio(path: str | Path) -> Recording:
+    """Decode ``path`` to mono float64 samples.
 
     Raises
     ------
     AudioError
-        Missing, empty or corrupt file, not PCM, not mono, or an unsupported rate.
+        Missing, empty, corrupt or not audio, or no samples at all.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     try:
-        with wave.open(str(path), "rb") as handle:
-            channels = handle.getnchannels()
-            width = handle.getsampwidth()
-            rate = handle.getframerate()
-            raw = handle.readframes(handle.getnframes())
-    except (wave.Error, EOFError) as error:
-        raise AudioError(f"{path}: not a readable PCM WAV file ({error})") from None
-    if channels != 1:
-        raise AudioError(f"{path}: {channels} channels (stereo); expected a mono clip")
-    if rate not in SUPPORTED_RATES:
-        raise AudioError(f"{path}: sample rate {rate} Hz is not supported "
-                         f"(expected {' or '.join(map(str, SUPPORTED_RATES))} Hz)")
-    if width not in (1, 2, 4):
-        raise AudioError(f"{path}: {8 * width}-bit samples are not supported "
-                         f"(expected 8-, 16- or 32-bit PCM)")
-    if len(raw) < width:
+        data, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        # libsndfile's own words ("Format not recognised."), without the path again.
+        reason = getattr(error, "error_string", None) or str(error) or type(error).__name__
+        reason = reason.splitlines()[0].rstrip(".")
+        raise AudioError(f"{path}: not a readable audio file (WAV, FLAC or OGG): "
+                         f"{reason}") from None
+    if data.shape[0] == 0:
         raise AudioError(f"{path}: the file holds no audio samples")
-    if width == 1:  # 8-bit WAV is unsigned
-        samples = (np.frombuffer(raw, dtype=np.uint8).astype(np.float64) - 128.0) / 128.0
-    else:
-        dtype = {2: "<i2", 4: "<i4"}[width]
-        usable = len(raw) // width * width
-        samples = np.frombuffer(raw[:usable], dtype=dtype).astype(np.float64)
-        samples /= float(1 << (8 * width - 1))
-    return samples, rate
+    recording = Recording(data.mean(axis=1) if data.shape[1] > 1 else data[:, 0],
+                          int(rate), int(data.shape[1]))
+    if path.suffix.lower() == ".wav":
+        truncated = _wav_truncation(path)
+        if truncated:
+            recording.warnings.append(truncated)
+    return recording
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """Samples (mono float64) and sample rate of ``path``; see :func:`read_audio`."""
+    recording = read_audio(path)
+    return recording.samples, recording.rate
 
 
 def check_not_silent(samples: np.ndarray, path: str | Path = "clip") -> None:

@@ -1,29 +1,37 @@
-"""Speech-command datasets: the Free Spoken Digit Dataset and the Google Speech Commands layout.
+"""Speech-command datasets: three layouts, one :class:`Dataset`.
 
-Both readers return :class:`Clip` records (path, label index, split); neither reads audio,
-so listing a folder is instant and bad files surface only when a clip is used.
+The readers return :class:`Clip` records (path, label index, split); none reads audio, so
+listing a folder is instant and bad files surface only when a clip is used.
 
-FSDD: files ``{digit}_{speaker}_{index}.wav``; the official split puts index 0-4 in the
-test set and 5-49 in the training set. Google Speech Commands: one folder per word,
-``validation_list.txt`` and ``testing_list.txt`` name the clips of those splits (paths
-relative to the root), the rest is training; ``_background_noise_`` holds noise for
-augmentation.
+* FSDD: files ``{digit}_{speaker}_{index}.wav`` (speaker: letters and digits); the official
+  split puts index 0-4 in the test set and 5-49 in the training set. Sets named the same
+  way with other indices (``eval/sc_digits``) are read whole with the split ``all``.
+* Google Speech Commands: one folder per word, ``validation_list.txt`` and
+  ``testing_list.txt`` name the clips of those splits (paths relative to the root), the
+  rest is training; ``_background_noise_`` holds noise for augmentation.
+* Labelled folders: ``{label}/*.wav`` (or .flac, .ogg), for evaluating on one's own
+  recordings; every clip is in the test split.
+
+Where the FSDD lives when no folder is named: :func:`qkspike.locations.fsdd_location`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["Clip", "Dataset", "DatasetError", "SPLITS", "read_fsdd", "read_speech_commands",
-           "open_dataset", "shipped_fsdd_test", "FSDD_CLASSES"]
+__all__ = ["Clip", "Dataset", "DatasetError", "SPLITS", "ALL", "AUDIO_SUFFIXES", "read_fsdd",
+           "read_speech_commands", "read_label_folders", "open_dataset", "default_fsdd",
+           "relabel", "FSDD_CLASSES"]
 
 SPLITS = ("train", "validation", "test")
+#: The pseudo-split of every clip, whatever its split.
+ALL = "all"
 FSDD_CLASSES = tuple(str(digit) for digit in range(10))
-_FSDD_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z]+)_(?P<index>\d+)\.wav$")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+_FSDD_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z0-9]+)_(?P<index>\d+)\.wav$")
 
 
 class DatasetError(ValueError):
@@ -49,8 +57,12 @@ class Dataset:
     skipped: tuple[str, ...] = ()
 
     def split(self, name: str) -> list[Clip]:
+        """The clips of split ``name``; ``"all"`` gives every clip."""
+        if name == ALL:
+            return list(self.clips)
         if name not in SPLITS:
-            raise DatasetError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+            raise DatasetError(f"unknown split {name!r}; expected one of "
+                               f"{', '.join(SPLITS + (ALL,))}")
         return [clip for clip in self.clips if clip.split == name]
 
 
@@ -96,7 +108,8 @@ def read_fsdd(root: str | Path, *, test_indices: range = range(0, 5)) -> Dataset
         split = "test" if int(match["index"]) in test_indices else "train"
         clips.append(Clip(path, int(match["digit"]), split, match["speaker"]))
     if not clips:
-        raise DatasetError(f"{folder}: no FSDD clips (digit_speaker_index.wav) found")
+        raise DatasetError(f"{folder}: no FSDD clips (digit_speaker_index.wav) found, and no "
+                           f"{{label}}/ folders of audio files")
     return Dataset("fsdd", root, FSDD_CLASSES, tuple(clips), skipped=tuple(skipped))
 
 
@@ -136,14 +149,53 @@ def read_speech_commands(root: str | Path, *, words: Optional[list[str]] = None)
     return Dataset("speech_commands", root, tuple(available), tuple(clips), noise)
 
 
+def _audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file()
+                  and p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith("."))
+
+
+def _label_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] not in "._"
+                  and p.name != "recordings" and _audio_files(p))
+
+
+def read_label_folders(root: str | Path) -> Dataset:
+    """Read ``{label}/*.wav`` folders (also .flac, .ogg); every clip is a test clip."""
+    root = _require_folder(Path(root))
+    folders = _label_folders(root)
+    if not folders:
+        raise DatasetError(f"{root}: no label folders holding audio files")
+    classes = tuple(folder.name for folder in folders)
+    clips = tuple(Clip(path, label, "test", "") for label, folder in enumerate(folders)
+                  for path in _audio_files(folder))
+    return Dataset("labelled_folders", root, classes, clips)
+
+
 def open_dataset(root: str | Path) -> Dataset:
-    """Recognise the layout of ``root``: Speech Commands if it has the split lists, else FSDD."""
+    """Recognise the layout of ``root``: Speech Commands (split lists), FSDD (its names, or
+    a ``recordings/`` folder), else ``{label}/`` folders."""
     root = _require_folder(Path(root))
     if (root / "testing_list.txt").exists() or (root / "validation_list.txt").exists():
         return read_speech_commands(root)
-    return read_fsdd(root)
+    folder = root / "recordings" if (root / "recordings").is_dir() else root
+    if any(_FSDD_NAME.match(path.name) for path in folder.glob("*.wav")) \
+            or not _label_folders(root):
+        return read_fsdd(root)
+    return read_label_folders(root)
 
 
-def shipped_fsdd_test() -> Dataset:
-    """The FSDD test split (300 clips, CC BY-SA 4.0) that ships inside the package."""
-    return read_fsdd(Path(str(resources.files("qkspike.pymodel") / "data" / "fsdd_test")))
+def default_fsdd() -> Dataset:
+    """The FSDD where :func:`qkspike.locations.fsdd_location` finds it."""
+    from qkspike.locations import fsdd_location
+    return read_fsdd(fsdd_location().path)
+
+
+def relabel(clips: Sequence[Clip], names: Sequence[str], classes: Sequence[str]) -> list[Clip]:
+    """``clips`` labelled by the data set's class ``names``, relabelled as indices into the
+    model's ``classes``; a label the model does not know is a :class:`DatasetError`."""
+    unknown = sorted({names[clip.label] for clip in clips} - set(classes))
+    if unknown:
+        raise DatasetError(f"label(s) {', '.join(unknown)} are not among the model's classes "
+                           f"({', '.join(classes)})")
+    index = {name: position for position, name in enumerate(classes)}
+    return [replace(clip, label=index[names[clip.label]]) for clip in clips]

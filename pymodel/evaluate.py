@@ -7,19 +7,18 @@ one-line reason and skipped; the run goes on with the others.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from .audio import AudioError, read_wav
-from .datasets import Clip, Dataset, open_dataset, shipped_fsdd_test
+from .datasets import Clip
 from .frontend import FrontendConfig, features
 from .golden import network
 from .modelfile import IntegerModel
 
-__all__ = ["ClipFeatures", "extract_features", "golden_results", "evaluate", "resolve_data"]
+__all__ = ["ClipFeatures", "extract_features", "golden_results", "evaluate", "torch_available"]
 
 
 @dataclass
@@ -32,9 +31,10 @@ class ClipFeatures:
     bad: list[str] = field(default_factory=list)
 
 
-def resolve_data(data: Optional[str | Path]) -> Dataset:
-    """The data set at ``data``, or the FSDD test split shipped with the package."""
-    return shipped_fsdd_test() if data is None else open_dataset(data)
+def torch_available() -> bool:
+    """Whether PyTorch is installed (the float and PyTorch-integer references need it)."""
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
 
 
 def extract_features(clips: Sequence[Clip], frontend: FrontendConfig, *,
@@ -71,7 +71,7 @@ def evaluate(model: IntegerModel, data: ClipFeatures, *, check_torch: bool = Tru
              progress: bool = True) -> dict:
     """Accuracies of the golden (integer) model, the float reference and the PyTorch integer
     forward; how many clips the golden and PyTorch integer logits agree on; the confusion
-    matrix; and the bad clips."""
+    matrix; and the bad clips. Without PyTorch installed, the two references are None."""
     classes = len(model.config.classes)
     results = golden_results(model, data.features, progress=progress)
     logits = np.stack([r.logits for r in results]) if results else np.zeros((0, classes))
@@ -89,7 +89,7 @@ def evaluate(model: IntegerModel, data: ClipFeatures, *, check_torch: bool = Tru
         "predictions": [{"path": p, "label": int(y), "predicted": int(q)}
                         for p, y, q in zip(data.paths, data.labels, predicted)],
     }
-    if check_torch and clips:
+    if check_torch and clips and torch_available():
         # PyTorch is imported only here: the golden model itself never needs it.
         import torch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-__all__ = ["GROUPS", "NeuronConfig", "ModelConfig"]
+__all__ = ["GROUPS", "NeuronConfig", "ModelConfig", "TrainConfig"]
 
 #: Neuron populations of one block, and of the head.
 GROUPS = ("attn_in", "qk", "mlp_in", "hidden")
@@ -62,3 +62,23 @@ class ModelConfig:
         values["classes"] = tuple(values["classes"])
         values["neurons"] = {name: NeuronConfig(**n) for name, n in values["neurons"].items()}
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (torch-free here so the command line reads its defaults
+    without importing PyTorch); stored in the model file's metadata."""
+
+    seed: int = 0
+    float_epochs: int = 60
+    qat_epochs: int = 20
+    batch_size: int = 64
+    lr: float = 3e-3
+    qat_lr: float = 5e-4
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    max_shift_s: float = 0.1
+    noise_probability: float = 0.6
+    snr_db: tuple[float, float] = (5.0, 40.0)
+    gain_db: tuple[float, float] = (-6.0, 6.0)
+    threads: int = 2

@@ -24,25 +24,9 @@ from .audio import AudioError, read_wav
 from .datasets import Dataset
 from .frontend import FrontendConfig, features
 from .model import ModelConfig, QKSpikeNet
+from .model_config import TrainConfig
 
 __all__ = ["TrainConfig", "LoadedSplit", "load_split", "featurize", "train", "evaluate_torch"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    seed: int = 0
-    float_epochs: int = 60
-    qat_epochs: int = 20
-    batch_size: int = 64
-    lr: float = 3e-3
-    qat_lr: float = 5e-4
-    weight_decay: float = 1e-2
-    label_smoothing: float = 0.1
-    max_shift_s: float = 0.1
-    noise_probability: float = 0.6
-    snr_db: tuple[float, float] = (5.0, 40.0)
-    gain_db: tuple[float, float] = (-6.0, 6.0)
-    threads: int = 2
 
 
 @dataclass

@@ -9,21 +9,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from qkspike.hw.board import BoardTop
-from qkspike.hw.timing import parse_nextpnr_log
-from qkspike.pymodel import modelfile
-from qkspike.pymodel.targets import BOARDS, board_platform
+from qkspike.pymodel.targets import BOARDS
 
 from .cli import UsageError
+from .options import add_lanes, add_model, check_at_least_one, make_out_folder
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--board", choices=sorted(BOARDS), default="arty-a7-35",
                         help="(default: %(default)s)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="model file (default: the shipped model)")
+    add_model(parser)
     parser.add_argument("--out", type=Path, required=True, help="folder for the build plan")
-    parser.add_argument("--lanes", type=int, default=16, help="P (default: %(default)s)")
+    add_lanes(parser)
     parser.add_argument("--baud", type=int, default=115200,
                         help="UART speed (default: %(default)s)")
     parser.add_argument("--build", action="store_true",
@@ -62,11 +59,16 @@ def _open_flow_environment() -> None:
 
 
 def run(args) -> int:
-    if args.lanes < 1:
-        raise UsageError("--lanes must be at least 1")
+    from qkspike.hw.board import BoardTop
+    from qkspike.hw.timing import parse_nextpnr_log
+    from qkspike.progress import heartbeat
+    from qkspike.pymodel import modelfile
+    from qkspike.pymodel.targets import board_platform
+
+    check_at_least_one(("--lanes", args.lanes), ("--baud", args.baud))
     model = modelfile.load(args.model)
     board = BOARDS[args.board]
-    args.out.mkdir(parents=True, exist_ok=True)     # before elaborating: a bad --out fails fast
+    make_out_folder(args.out)     # before elaborating: a bad --out fails fast
     platform = board_platform(args.board)
     top = BoardTop(model, board=board, lanes=args.lanes, baud=args.baud)
     open_flow = board.toolchain.startswith("Trellis")
@@ -76,6 +78,10 @@ def run(args) -> int:
     plan = platform.prepare(top, name=NAME, **overrides)
     args.out.mkdir(parents=True, exist_ok=True)
     plan.extract(args.out)
+    # Amaranth writes a placeholder when debug Verilog is off; nothing reads it.
+    debug = args.out / f"{NAME}.debug.v"
+    if debug.exists() and "generation was disabled" in debug.read_text():
+        debug.unlink()
     files = sorted(str(p.relative_to(args.out)) for p in args.out.rglob("*") if p.is_file())
     info = {"board": args.board, "device": f"{platform.device}{platform.package}-"
                                            f"{platform.speed}",
@@ -98,7 +104,8 @@ def run(args) -> int:
         raise UsageError(f"vivado is not on PATH: the plan is in {args.out}; run "
                          f"'sh build_{NAME}.sh' there on a machine with Vivado")
     try:
-        plan.execute_local(args.out)
+        with heartbeat(f"{board.toolchain} build"):
+            plan.execute_local(args.out)
     except subprocess.CalledProcessError:
         logs = ", ".join(str(args.out / f"{NAME}.{suffix}") for suffix in ("rpt", "tim"))
         raise UsageError(f"the {board.toolchain} build failed; see {logs}") from None

@@ -14,19 +14,33 @@ __all__ = ["main", "UsageError"]
 COMMANDS = {
     "demo": ("qkspike.scripts.demo", "run the shipped example end to end and print what it measured"),
     "train": ("qkspike.scripts.train", "train the spiking transformer and export a model file"),
-    "eval": ("qkspike.scripts.eval", "accuracy of a model file on a data split (golden model)"),
+    "classify": ("qkspike.scripts.classify", "the class of any recording (WAV, FLAC, OGG; any "
+                                             "rate, length, channels)"),
+    "eval": ("qkspike.scripts.eval", "accuracy of a model file on a labelled data folder "
+                                     "(golden model)"),
     "report": ("qkspike.scripts.report", "accuracy, plots, spike density, synaptic ops and energy"),
     "simulate": ("qkspike.scripts.simulate", "the RTL under Verilator against the golden model, "
                                      "with cycles per inference"),
     "verilog": ("qkspike.scripts.verilog", "write the core's Verilog and a parameter JSON to a folder"),
     "synth": ("qkspike.scripts.synth", "Yosys resource report of the core for an Artix-7 part"),
-    "board": ("qkspike.scripts.board", "Vivado build plan for an Arty A7 board"),
-    "host": ("qkspike.scripts.host", "classify WAV files on a board over its serial port"),
+    "board": ("qkspike.scripts.board", "board build plan (Arty A7: Vivado) or bitstream "
+                                       "(ECPIX-5: open ECP5 tools)"),
+    "host": ("qkspike.scripts.host", "classify recordings on a board over its serial port"),
+    "data": ("qkspike.scripts.data", "fetch the FSDD recordings, or say where they are read "
+                                     "from"),
 }
 
 
 class UsageError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line, like every other QKSpike error (argparse's own
+    print the usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _version() -> str:
@@ -38,7 +52,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="qkspike",
         description="QKSpike: a spiking transformer for speech commands, from PyTorch to a "
                     "verified FPGA accelerator.")

@@ -5,41 +5,58 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qkspike.pymodel import modelfile
-from qkspike.pymodel.datasets import SPLITS, spread
-from qkspike.pymodel.evaluate import extract_features, resolve_data
-
 from .cli import UsageError
+from .options import add_model, add_progress
 
-__all__ = ["add_common", "load_clips"]
+__all__ = ["add_common", "load_clips", "open_data"]
+
+_SPLITS = ("train", "validation", "test", "all")
 
 
 def add_common(parser) -> None:
-    parser.add_argument("--model", type=Path, default=None,
-                        help="model file (default: the shipped FSDD model)")
+    add_model(parser)
     parser.add_argument("--data", type=Path, default=None,
-                        help="data folder (default: the FSDD test split shipped with QKSpike)")
-    parser.add_argument("--split", choices=SPLITS, default="test",
-                        help="(default: %(default)s)")
+                        help="data folder: FSDD (digit_speaker_index.wav, or a folder holding "
+                             "recordings/), Speech Commands (one folder per word and the split "
+                             "lists) or {label}/*.wav folders; default: $QKSPIKE_DATA, else "
+                             "../shared/data/fsdd beside the checkout, else the FSDD that "
+                             "`qkspike data fetch fsdd` downloads")
+    parser.add_argument("--split", choices=_SPLITS, default="test",
+                        help="which clips: FSDD's official test split is index 0-4; 'all' "
+                             "counts every clip whatever its name (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use N clips of the split, spread over classes and speakers")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress(parser)
+
+
+def open_data(data: Path | None):
+    """The data set at ``data``, or the FSDD found by the data rule, and where it came from."""
+    from qkspike.locations import fsdd_location
+    from qkspike.pymodel.datasets import open_dataset
+    location = fsdd_location(data)
+    return open_dataset(location.path), location
 
 
 def load_clips(args):
     """The model, and the features of the requested split's clips (bad ones reported)."""
+    from qkspike.pymodel import modelfile
+    from qkspike.pymodel.datasets import relabel, spread
+    from qkspike.pymodel.evaluate import extract_features
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {args.limit}")
     model = modelfile.load(args.model)
-    dataset = resolve_data(args.data)
+    dataset, location = open_data(args.data)
+    print(f"data: {location.describe()}")
+    for skipped in dataset.skipped:
+        print(f"skipped: {skipped}", file=sys.stderr)
     clips = dataset.split(args.split)
     if args.limit is not None:
-        if args.limit < 1:
-            raise UsageError("--limit must be at least 1")
         clips = spread(clips, args.limit)
     if not clips:
-        raise UsageError(f"{dataset.root}: the {args.split} split has no clips")
-    if list(dataset.classes) != list(model.config.classes):
-        raise UsageError(f"the data set's classes {list(dataset.classes)} are not the model's "
-                         f"{list(model.config.classes)}")
+        raise UsageError(f"{dataset.root}: the {args.split} split has no clips"
+                         + ("; --split all counts every clip" if args.split != "all" else ""))
+    clips = relabel(clips, dataset.classes, model.config.classes)
     data = extract_features(clips, model.frontend, progress=not args.no_progress)
     for bad in data.bad:
         print(f"skipped: {bad}", file=sys.stderr)

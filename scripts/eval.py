@@ -3,13 +3,10 @@ with the float reference and the PyTorch integer forward beside it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from qkspike.pymodel.evaluate import evaluate
-from qkspike.pymodel.report import build_report, format_table
-
 from .clips import add_common, load_clips
+from .options import check_json_path, write_json
 
 
 def add_arguments(parser) -> None:
@@ -20,7 +17,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from qkspike.pymodel.evaluate import evaluate, torch_available
+    from qkspike.pymodel.report import build_report, format_table
+
+    check_json_path(args.json)
     model, data = load_clips(args)
+    if not args.no_torch and not torch_available():
+        print("PyTorch is not installed: the float and PyTorch-integer references are "
+              "skipped (pip install -e '.[train]' adds them)")
     evaluation = evaluate(model, data, check_torch=not args.no_torch,
                           progress=not args.no_progress)
     report = build_report(model, evaluation)
@@ -28,7 +32,5 @@ def run(args) -> int:
     if args.json:
         out = {key: value for key, value in evaluation.items() if not key.startswith("_")}
         out["model"] = str(model.path)
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, out)
     return 0

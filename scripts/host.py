@@ -6,13 +6,11 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from qkspike.pymodel import modelfile
-from qkspike.pymodel.audio import AudioError, read_wav
-from qkspike.pymodel.frontend import features
 from qkspike.pymodel.golden.link import (Command, FrameParser, Info, LinkError, Reply, Result,
                                  decode_info, decode_result, decode_stats, expect, frame)
 
 from .cli import UsageError
+from .options import add_model, check_at_least_one
 
 
 class BoardClient:
@@ -48,13 +46,13 @@ class BoardClient:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("wavs", nargs="+", type=Path, help="clips to classify")
+    parser.add_argument("wavs", nargs="+", type=Path, metavar="FILE",
+                        help="recordings to classify (any WAV, FLAC or OGG; see `classify`)")
     parser.add_argument("--port", required=True,
                         help="serial device of the board, e.g. /dev/ttyUSB1 (Arty A7: the "
                              "second FTDI channel)")
     parser.add_argument("--baud", type=int, default=115200, help="(default: %(default)s)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="the model the board was built with (default: the shipped one)")
+    add_model(parser)
     parser.add_argument("--timeout", type=float, default=10.0,
                         help="seconds to wait for a reply (default: %(default)s)")
 
@@ -69,6 +67,14 @@ def open_port(port: str, baud: int, timeout: float):
 
 
 def run(args) -> int:
+    from qkspike.pymodel import modelfile
+    from qkspike.pymodel.audio import AudioError
+    from qkspike.pymodel.classify import recording_features
+    from qkspike.sim.simulate import clock_note
+
+    check_at_least_one(("--baud", args.baud))
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, not {args.timeout}")
     model = modelfile.load(args.model)
     classes = model.config.classes
     board = BoardClient(open_port(args.port, args.baud, args.timeout), classes=len(classes))
@@ -84,12 +90,14 @@ def run(args) -> int:
     failures = 0
     for path in args.wavs:
         try:
-            samples, rate = read_wav(path)
-            x = features(samples, rate, model.frontend, path=str(path))
+            # The same utterance finding as `qkspike classify`, so both see the same integers.
+            x, _, _, warnings = recording_features(path, model.frontend)
         except AudioError as error:
             print(f"skipped: {error}", file=sys.stderr)
             failures += 1
             continue
+        for warning in warnings:
+            print(f"warning: {path}: {warning}", file=sys.stderr)
         try:
             result = board.classify(x.tobytes())
         except LinkError as error:
@@ -97,7 +105,6 @@ def run(args) -> int:
             failures += 1
             continue
         print(f"{path}: class {classes[result.predicted]}  cycles {result.cycles} "
-              f"({result.cycles / 100:.0f} us at an assumed 100 MHz, {result.compute_cycles} "
-              f"computing)  "
+              f"({clock_note(result.cycles)}; {result.compute_cycles} computing)  "
               f"logits {result.logits}")
     return 1 if failures else 0

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qkspike.pymodel.evaluate import evaluate
-from qkspike.pymodel.report import format_table, write_report
-
 from .clips import add_common, load_clips
+from .options import make_out_folder
 
 
 def add_arguments(parser) -> None:
@@ -18,6 +16,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from qkspike.pymodel.evaluate import evaluate
+    from qkspike.pymodel.report import format_table, write_report
+
+    make_out_folder(args.out)
     model, data = load_clips(args)
     evaluation = evaluate(model, data, progress=not args.no_progress)
     report = write_report(model, evaluation, data.features, args.out)

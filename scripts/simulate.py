@@ -3,21 +3,16 @@ model clip by clip, with cycles per inference, the sparse bound and the dense co
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import numpy as np
-
-from qkspike.sim.parallel import SchedulerError
-from qkspike.sim.simulate import CLOCK_MHZ, simulate_clips
 
 from .cli import UsageError
 from .clips import add_common, load_clips
+from .options import add_lanes, check_at_least_one, check_json_path, write_json
 
 
 def add_arguments(parser) -> None:
     add_common(parser)
-    parser.add_argument("--lanes", type=int, default=16, help="P (default: %(default)s)")
+    add_lanes(parser)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--plot", type=Path, default=None,
                         help="PNG of per-layer cycles against the bound (default: next to "
@@ -32,10 +27,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    for option, value in (("--lanes", args.lanes), ("--batch", args.batch),
-                          ("--jobs", args.jobs)):
-        if value is not None and value < 1:
-            raise UsageError(f"{option} must be at least 1")
+    from qkspike.sim.parallel import SchedulerError
+    from qkspike.sim.simulate import simulate_clips
+
+    check_at_least_one(("--lanes", args.lanes), ("--batch", args.batch), ("--jobs", args.jobs))
+    check_json_path(args.json)
     model, data = load_clips(args)
     try:
         result = simulate_clips(model, data.features, data.labels, data.paths,
@@ -50,13 +46,12 @@ def run(args) -> int:
         plot_layer_cycles(result, plot)
         print(f"wrote {plot}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     return 0 if result["bit_exact"] == result["clips"] else 1
 
 
 def format_simulation(result: dict) -> str:
+    from qkspike.sim.simulate import CLOCK_MHZ
     lines = [
         "| metric | value |", "| --- | --- |",
         f"| clips | {result['clips']} |",
@@ -92,13 +87,14 @@ def plot_layer_cycles(result: dict, path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     names = list(result["layers"])
     cycles = [result["layers"][n]["cycles_mean"] for n in names]
     bound = [result["layers"][n]["bound_mean"] for n in names]
     dense = [result["layers"][n]["dense"] for n in names]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(10, 3.6))
     ax.bar(x - 0.27, dense, 0.27, label="dense (no zero-skipping)", color="0.8")
     ax.bar(x, cycles, 0.27, label="measured (RTL)", color="tab:blue")
     ax.bar(x + 0.27, bound, 0.27, label="sparse bound nnz*ceil(C_out/P)", color="tab:orange")
@@ -107,7 +103,8 @@ def plot_layer_cycles(result: dict, path) -> None:
     ax.set_ylabel("cycles per inference")
     ax.set_title(f"P = {result['lanes']}: {result['cycles_mean']:.0f} cycles per inference "
                  f"({result['latency_us_at_100mhz']:.0f} us at an assumed 100 MHz)", fontsize=9)
-    ax.legend(fontsize=7)
+    # Outside the axes, so it never covers a bar.
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

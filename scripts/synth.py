@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from amaranth.back import verilog
-
-from qkspike.hw.core import Core
-from qkspike.hw.program import compile_program
-from qkspike.hw.synthesis import fits, synthesize
 from qkspike.pymodel.targets import DEFAULT_PART, PARTS
-from qkspike.pymodel import modelfile
 
 from .cli import UsageError
+from .options import add_lanes, add_model, check_at_least_one, check_json_path, write_json
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", type=Path, default=None,
-                        help="model file (default: the shipped model)")
+    add_model(parser)
     parser.add_argument("--part", choices=sorted(PARTS), default=DEFAULT_PART,
                         help="(default: %(default)s)")
-    parser.add_argument("--lanes", type=int, default=16, help="P (default: %(default)s)")
+    add_lanes(parser)
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep Yosys's files here (default: a temporary folder)")
@@ -44,8 +37,15 @@ def format_report(report: dict, lanes: int) -> str:
 
 
 def run(args) -> int:
-    if args.lanes < 1:
-        raise UsageError("--lanes must be at least 1")
+    from amaranth.back import verilog
+
+    from qkspike.hw.core import Core
+    from qkspike.hw.program import compile_program
+    from qkspike.hw.synthesis import fits, synthesize
+    from qkspike.pymodel import modelfile
+
+    check_at_least_one(("--lanes", args.lanes))
+    check_json_path(args.json)
     part = PARTS[args.part]
     model = modelfile.load(args.model)
     # Fail fast on the obvious: the weights alone must fit the part's block RAM.
@@ -54,17 +54,15 @@ def run(args) -> int:
         raise UsageError(f"the model's {weight_bits} weight bits do not fit the {part.name}'s "
                          f"{part.bram36} BRAM36 ({part.bram36 * 36} kbit)")
     core = Core(model, lanes=args.lanes)
-    print(f"synthesising the core (P={args.lanes}) for {part.name} with Yosys; "
-          f"this takes a few minutes...", flush=True)
+    print(f"synthesising the core (P={args.lanes}) for {part.name} with Yosys "
+          f"(a few minutes; a line every 15 s)", flush=True)
     report = synthesize(verilog.convert(core, name="qkspike_core"), "qkspike_core", part,
                         workdir=args.workdir)
     report["lanes"] = args.lanes
     report["model"] = str(model.path)
     print(format_report(report, args.lanes))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, report)
     over = fits(report, part)
     if over:
         raise UsageError(f"the core does not fit the {part.name}: {', '.join(over)}")

@@ -6,15 +6,10 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from qkspike.pymodel import modelfile
-from qkspike.pymodel.datasets import open_dataset
-from qkspike.pymodel.evaluate import evaluate, extract_features
-from qkspike.pymodel.frontend import FrontendConfig
-from qkspike.pymodel.model_config import ModelConfig
-from qkspike.pymodel.report import format_table, build_report
-from qkspike.pymodel.train import TrainConfig, train
+from qkspike.pymodel.model_config import TrainConfig
 
 from .cli import UsageError
+from .options import check_at_least_one, require_torch
 
 
 def add_arguments(parser) -> None:
@@ -37,6 +32,18 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    require_torch("training")
+    from qkspike.pymodel import modelfile
+    from qkspike.pymodel.datasets import open_dataset
+    from qkspike.pymodel.evaluate import evaluate, extract_features
+    from qkspike.pymodel.frontend import FrontendConfig
+    from qkspike.pymodel.model_config import ModelConfig
+    from qkspike.pymodel.report import build_report, format_table
+    from qkspike.pymodel.train import train
+
+    check_at_least_one(("--threads", args.threads))
+    if args.out.exists() and args.out.is_dir():
+        raise UsageError(f"{args.out}: is a folder; give the model file's name")
     if args.out.suffix != ".npz":
         raise UsageError(f"{args.out}: the model file must end in .npz")
     if args.float_epochs < 0 or args.qat_epochs < 0 or args.float_epochs + args.qat_epochs < 1:

@@ -7,22 +7,17 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from amaranth.back import verilog
-
-from qkspike.hw.core import Core
-from qkspike.hw.neuron import NeuronArray
-from qkspike.pymodel import modelfile
 from qkspike.pymodel.golden.contract import ResetMode
-from qkspike.pymodel.golden.neuron import NeuronParams
+
+from .options import add_lanes, add_model, check_at_least_one, make_out_folder
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--block", choices=["core", "neuron-array"], default="core",
                         help="what to write (default: %(default)s)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="model file for the core (default: the shipped model)")
-    parser.add_argument("--lanes", type=int, default=16, help="P (default: %(default)s)")
+    add_model(parser)
+    add_lanes(parser)
     array = parser.add_argument_group("neuron-array options")
     array.add_argument("--channels", type=int, default=64, help="(default: %(default)s)")
     array.add_argument("--levels", type=int, default=3, help="D (default: %(default)s)")
@@ -34,7 +29,7 @@ def add_arguments(parser) -> None:
     array.add_argument("--input-bits", type=int, default=16, help="(default: %(default)s)")
 
 
-def core_parameters(core: Core) -> dict:
+def core_parameters(core) -> dict:
     """What a user of the Verilog needs to know: ports, widths, memories, program, counters."""
     program = core.program
     descriptors = []
@@ -56,8 +51,13 @@ def core_parameters(core: Core) -> dict:
 
 
 def write_core(model_path, lanes: int, out: Path) -> dict:
+    from amaranth.back import verilog
+
+    from qkspike.hw.core import Core
+    from qkspike.pymodel import modelfile
+
     model = modelfile.load(model_path)
-    out.mkdir(parents=True, exist_ok=True)     # before elaborating: a bad --out fails fast
+    make_out_folder(out)     # before elaborating: a bad --out fails fast
     core = Core(model, lanes=lanes)
     info = core_parameters(core)
     (out / "qkspike_core.v").write_text(verilog.convert(core, name="qkspike_core"))
@@ -66,7 +66,15 @@ def write_core(model_path, lanes: int, out: Path) -> dict:
 
 
 def write_neuron_array(args) -> dict:
-    args.out.mkdir(parents=True, exist_ok=True)     # before elaborating: a bad --out fails fast
+    from amaranth.back import verilog
+
+    from qkspike.hw.neuron import NeuronArray
+    from qkspike.pymodel.golden.neuron import NeuronParams
+
+    check_at_least_one(("--channels", args.channels), ("--levels", args.levels),
+                       ("--threshold", args.threshold), ("--state-bits", args.state_bits),
+                       ("--input-bits", args.input_bits))
+    make_out_folder(args.out)     # before elaborating: a bad --out fails fast
     params = NeuronParams([args.threshold] * args.channels, levels=args.levels,
                           leak_shift=None if args.leak_shift < 0 else args.leak_shift,
                           reset=args.reset, state_bits=args.state_bits)
@@ -82,6 +90,7 @@ def write_neuron_array(args) -> dict:
 
 
 def run(args) -> int:
+    check_at_least_one(("--lanes", args.lanes))
     if args.block == "neuron-array":
         info = write_neuron_array(args)
         print(f"wrote {args.out / 'neuron_array.v'} and neuron_array.json: "

@@ -4,8 +4,9 @@
   ``PATH`` itself, so nobody sets them by hand (Debian's Verilator 5.006 is too old for
   cocotb 2).
 * Builds each distinct design once into a cache folder named from the design and a hash of
-  its Verilog, and reuses it across tests and runs (``QKSPIKE_BUILD_DIR``, default
-  ``./build/verilator``).
+  its Verilog, and reuses it across tests, runs and working folders (``QKSPIKE_BUILD_DIR``,
+  default the per-user cache folder, see :mod:`qkspike.locations`); a file lock makes a
+  second process wait for a build in progress instead of repeating it.
 * Writes waveforms only when ``QKSPIKE_WAVES=1`` (a separate, traced build).
 * Hands the testbench its job as JSON and raises :class:`SimulationFailure` with the
   testbench's own message, which names the first mismatching value.
@@ -28,12 +29,14 @@ from typing import Any, Optional
 from xml.etree import ElementTree
 
 from cocotb_tools.runner import Verilator
+from filelock import FileLock
+
+from qkspike.locations import build_cache_dir
+from qkspike.progress import heartbeat
 
 __all__ = ["VerilatorBuild", "SimulationFailure", "verilator_root", "build_verilog",
            "cached_build", "run_testbench", "waves_requested"]
 
-#: Environment variable naming the cache folder of Verilator builds.
-BUILD_DIR_ENV = "QKSPIKE_BUILD_DIR"
 #: Set to 1 to build with tracing and write ``dump.vcd`` next to each run.
 WAVES_ENV = "QKSPIKE_WAVES"
 #: The testbench reads its job from the JSON file this variable names...
@@ -87,10 +90,6 @@ def verilator_root() -> Path:
 
 def waves_requested() -> bool:
     return os.environ.get(WAVES_ENV, "") not in ("", "0")
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get(BUILD_DIR_ENV, Path.cwd() / "build" / "verilator")).resolve()
 
 
 @dataclass(frozen=True)
@@ -147,13 +146,20 @@ def cached_build(verilog: str, toplevel: str, *, label: str, recipe: list[str], 
     key = hashlib.sha256("\0".join(
         [*recipe, design, toplevel, " ".join(_BUILD_ARGS), version]).encode()).hexdigest()[:12]
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{toplevel}-{label}" if label else toplevel)
-    directory = _cache_root() / f"{name}-{prefix}{key}"
+    directory = build_cache_dir() / f"{name}-{prefix}{key}"
     stamp = directory / "qkspike-build.json"
-    if stamp.exists():
-        info = json.loads(stamp.read_text())
-        return VerilatorBuild(directory, toplevel, waves, False, info["build_seconds"])
+    if not stamp.exists():
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        # One build per design at a time across processes: the second waits, then reuses.
+        with FileLock(str(directory) + ".lock"):
+            if not stamp.exists():
+                return _build_into(directory, verilog, toplevel, label, build, waves, name)
+    info = json.loads(stamp.read_text())
+    return VerilatorBuild(directory, toplevel, waves, False, info["build_seconds"])
 
-    directory.parent.mkdir(parents=True, exist_ok=True)
+
+def _build_into(directory: Path, verilog: str, toplevel: str, label: str, build, waves: bool,
+                name: str) -> VerilatorBuild:
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=directory.parent))
     source = staging / f"{toplevel}.v"
     source.write_text(verilog)
@@ -169,7 +175,8 @@ def cached_build(verilog: str, toplevel: str, *, label: str, recipe: list[str], 
                                                      "CFG_CXXFLAGS_PCH_I=-include",
                                                      "OPT_FAST=-O2"]))
     try:
-        build(staging, source)
+        with heartbeat(f"Verilator building {toplevel}"):
+            build(staging, source)
     except (RuntimeError, SystemExit, subprocess.CalledProcessError) as error:
         log_file = staging / "build.log"
         log = log_file.read_text(errors="replace")[-4000:] if log_file.exists() else ""

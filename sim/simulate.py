@@ -24,12 +24,18 @@ from . import core_job
 from .harness import CoreImage, build_harness, core_image, run_clips
 from .parallel import dask_client, default_jobs, run_tasks
 
-__all__ = ["simulate_clips", "simulate_batch", "CLOCK_MHZ"]
+__all__ = ["simulate_clips", "simulate_batch", "CLOCK_MHZ", "clock_note"]
 
 #: The clock the latency figures assume: the boards' 100 MHz oscillators. Place-and-route has
 #: not yet shown the core at this clock (docs/DESIGN.md, section 7), so every latency printed
 #: with it says "assumed".
 CLOCK_MHZ = 100.0
+
+
+def clock_note(cycles: float) -> str:
+    """``cycles`` as time, saying which clock and that place-and-route has not shown it."""
+    return (f"{cycles / CLOCK_MHZ:.0f} us at an assumed {CLOCK_MHZ:.0f} MHz, a clock "
+            f"place-and-route has not yet shown")
 
 
 def simulate_batch(model: IntegerModel, image: CoreImage, program: Program,

@@ -55,6 +55,19 @@ def exported_random_model(config: ModelConfig, seed: int = 0, gain: float = 3.0)
     return net, model
 
 
+def fsdd_test_clips():
+    """The FSDD test split (300 clips) where the data rule finds it, or a visible skip.
+
+    CI and development read ``../shared/data/fsdd`` beside the checkout; elsewhere set
+    ``QKSPIKE_DATA`` or run ``qkspike data fetch fsdd``."""
+    from qkspike.locations import DataNotFound
+    from qkspike.pymodel.datasets import default_fsdd
+    try:
+        return default_fsdd().split("test")
+    except DataNotFound as error:
+        pytest.skip(f"needs the FSDD recordings: {error}")
+
+
 @pytest.fixture(scope="session")
 def shipped_model():
     path = modelfile.default_model_path()

@@ -2,13 +2,13 @@
 
 import pytest
 
-from qkspike.pymodel.datasets import shipped_fsdd_test
 from qkspike.pymodel.evaluate import extract_features
 from qkspike.pymodel.golden import network
 from qkspike.hw.link import CRC
 from qkspike.pymodel.golden.link import (Command, ErrorCode, FrameParser, Reply, crc8, decode_info,
                                  decode_result, decode_stats, frame)
 from qkspike.sim.board_job import run_board
+from tests.conftest import fsdd_test_clips
 
 
 def test_the_host_crc_is_the_gateware_crc():
@@ -45,7 +45,7 @@ def corrupted_frames(capacity):
 @pytest.mark.verilator
 def test_board_uart_end_to_end_on_real_clips(shipped_model):
     model = shipped_model
-    clips = shipped_fsdd_test().split("test")[::100]        # 3 clips, 3 speakers
+    clips = fsdd_test_clips()[::100]        # 3 clips, 3 speakers
     data = extract_features(clips, model.frontend, progress=False)
     capacity = model.config.frames * model.config.n_mels
     bad = corrupted_frames(capacity)

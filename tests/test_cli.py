@@ -9,7 +9,7 @@ import pytest
 
 from qkspike.pymodel import modelfile
 from qkspike.scripts.cli import main
-from tests.conftest import exported_random_model, small_config
+from tests.conftest import exported_random_model, fsdd_test_clips, small_config
 
 
 @pytest.fixture(scope="module")
@@ -36,37 +36,9 @@ def test_verilog_writes_the_core_and_its_parameters(tmp_path, small_model_file):
     assert "module qkspike_core" in (tmp_path / "qkspike_core.v").read_text()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["verilog", "--block", "neuron-array", "--out", "X", "--levels", "9"],
-     r"levels must be an integer in 1\.\.7, not 9"),
-    (["verilog", "--block", "neuron-array", "--out", "X", "--lanes", "0"],
-     "lanes must be an integer >= 1, not 0"),
-    (["verilog", "--out", "X", "--model", "X/none.npz"], "no such model file"),
-    (["eval", "--model", "X/none.npz"], "no such model file"),
-    (["eval", "--data", "X/missing"], "no such folder"),
-    (["simulate", "--lanes", "0"], "--lanes must be at least 1"),
-    (["verilog", "--out", "X/a-file"], "a-file: File exists"),
-    (["report", "--limit", "2", "--no-progress", "--out", "X/a-file"],
-     "a-file: File exists"),
-    (["simulate", "--batch", "0"], "--batch must be at least 1"),
-    (["simulate", "--jobs", "0"], "--jobs must be at least 1"),
-    (["simulate", "--limit", "2", "--no-progress", "--scheduler", "tcp://127.0.0.1:9"],
-     "cannot reach the Dask scheduler|needs Dask"),
-])
-def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path):
-    (tmp_path / "a-file").write_text("an existing file where a folder is wanted\n")
-    argv = [str(tmp_path) + a[1:] if a.startswith("X") else a for a in argv]
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    assert err.startswith(f"qkspike {argv[0]}: error: ")
-    assert re.search(message, err)
-
-
 def test_eval_reports_bad_files_and_goes_on(tmp_path, capsys):
     import shutil
-    from qkspike.pymodel.datasets import shipped_fsdd_test
-    for clip in shipped_fsdd_test().split("test")[:4]:
+    for clip in fsdd_test_clips()[:4]:
         shutil.copy(clip.path, tmp_path / clip.path.name)
     (tmp_path / "5_ann_1.wav").write_bytes(b"RIFF....WAVEjunk")
     assert main(["eval", "--data", str(tmp_path), "--json", str(tmp_path / "out.json"),

@@ -12,14 +12,13 @@ import pytest
 
 from qkspike.hw.core import Core
 from qkspike.hw.program import FitError
-from qkspike.pymodel.datasets import shipped_fsdd_test
 from qkspike.pymodel.evaluate import extract_features
 from qkspike.pymodel.golden import network
 from qkspike.pymodel.golden.sparse_engine import walk_cycles
 from qkspike.sim import core_job
 from qkspike.pymodel.synthetic import integer_model, random_model
 from qkspike.sim import harness
-from tests.conftest import exported_random_model, random_features, small_config
+from tests.conftest import exported_random_model, fsdd_test_clips, random_features, small_config
 
 CI_SAMPLE_CLIPS = 10
 
@@ -163,7 +162,7 @@ def test_harness_matches_golden_and_the_cocotb_bench(small):
 @pytest.mark.verilator
 def test_core_verilator_shipped_model_on_real_speech(shipped_model):
     core = Core(shipped_model, lanes=16)
-    clips = shipped_fsdd_test().split("test")[::300 // CI_SAMPLE_CLIPS]
+    clips = fsdd_test_clips()[::300 // CI_SAMPLE_CLIPS]
     data = extract_features(clips, shipped_model.frontend, progress=False)
     outcomes, _ = core_job.run_verilator(core, data.features)
     assert len(outcomes) == CI_SAMPLE_CLIPS

@@ -10,12 +10,11 @@ import torch
 
 from qkspike.pymodel import model as torch_model
 from qkspike.pymodel.evaluate import extract_features
-from qkspike.pymodel.datasets import shipped_fsdd_test
 from qkspike.pymodel.export import torch_integer_logits
 from qkspike.pymodel.golden import contract, network
 from qkspike.pymodel.synthetic import random_model
-from tests.conftest import (NEURON_VARIANTS, exported_random_model, random_features,
-                            small_config)
+from tests.conftest import (NEURON_VARIANTS, exported_random_model, fsdd_test_clips,
+                            random_features, small_config)
 
 CI_SAMPLE_CLIPS = 30
 
@@ -99,7 +98,7 @@ def test_golden_rejects_bad_features():
 # --- the shipped model on real speech --------------------------------------------------------
 
 def test_shipped_model_golden_equals_torch_on_a_sample_of_real_clips(shipped_model):
-    clips = shipped_fsdd_test().split("test")[::300 // CI_SAMPLE_CLIPS]
+    clips = fsdd_test_clips()[::300 // CI_SAMPLE_CLIPS]
     data = extract_features(clips, shipped_model.frontend, progress=False)
     assert len(data.labels) == CI_SAMPLE_CLIPS and not data.bad
     golden = np.stack([network.run(shipped_model, x, trace=False).logits for x in data.features])

@@ -2,18 +2,18 @@
 
 import pytest
 
-from qkspike.pymodel.datasets import shipped_fsdd_test
 from qkspike.pymodel.golden.link import Command, ErrorCode, GoldenBoard, LinkError, Reply
 from qkspike.scripts import host
 from qkspike.scripts.host import BoardClient
 from qkspike.scripts.cli import main
+from tests.conftest import fsdd_test_clips
 
 
 def test_host_classifies_clips_and_reports_bad_files(monkeypatch, capsys, tmp_path,
                                                      shipped_model):
     monkeypatch.setattr(host, "open_port", lambda port, baud, timeout: GoldenBoard(
         shipped_model))
-    clips = shipped_fsdd_test().split("test")[:3]
+    clips = fsdd_test_clips()[:3]
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"nonsense")
     status = main(["host", "--port", "/dev/null", *[str(c.path) for c in clips], str(bad)])

@@ -8,14 +8,14 @@ local Dask cluster, and must give the same, bit-exact records.
 import numpy as np
 import pytest
 
-from qkspike.pymodel.datasets import shipped_fsdd_test, spread
+from qkspike.pymodel.datasets import spread
 from qkspike.pymodel.synthetic import random_model
 from qkspike.sim.simulate import simulate_clips
-from tests.conftest import random_features, small_config
+from tests.conftest import fsdd_test_clips, random_features, small_config
 
 
 def test_spread_takes_every_class_and_many_speakers_first():
-    clips = shipped_fsdd_test().split("test")
+    clips = fsdd_test_clips()
     first = spread(clips, 10)
     assert sorted(c.label for c in first) == list(range(10))
     assert len({c.speaker for c in first}) == 6
