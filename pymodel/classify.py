@@ -71,9 +71,10 @@ def find_utterance(samples: np.ndarray, rate: int, window_s: float) -> tuple[Utt
     """The span of speech in ``samples`` and the part (at most ``window_s``) to keep.
 
     Speech is every 10 ms frame within :data:`ACTIVE_BELOW_PEAK_DB` of the loudest frame,
-    from the first such frame to the last, plus 50 ms each side. When that span is longer
-    than the window, the window with the most energy inside the span is kept and a warning
-    says so.
+    from the first such frame to the last. A recording that fits the window is kept whole,
+    so a clip gives the same features here as in ``eval`` and training. A longer one is cut
+    to the speech plus 50 ms each side; when that is still longer than the window, the
+    window with the most energy inside the span is kept and a warning says so.
     """
     hop = max(1, int(round(_FRAME_S * rate)))
     frames = samples.size // hop
@@ -88,8 +89,11 @@ def find_utterance(samples: np.ndarray, rate: int, window_s: float) -> tuple[Utt
     margin = int(round(_MARGIN_S / _FRAME_S))
     first, last = max(0, active[0] - margin), min(frames, active[-1] + 1 + margin)
     window = int(round(window_s / _FRAME_S))
+    total = samples.size / rate
+    if total <= window_s:
+        first, last = 0, frames
     warnings = []
-    cropped = last - first > window
+    cropped = bool(last - first > window)
     kept_first, kept_last = first, last
     if cropped:
         sums = np.convolve(energy[first:last], np.ones(window), mode="valid")
@@ -102,10 +106,10 @@ def find_utterance(samples: np.ndarray, rate: int, window_s: float) -> tuple[Utt
     if speech_s < SHORTEST_WORD_S:
         warnings.append(f"only {speech_s * 1000:.0f} ms of speech found; too short to hold a "
                         f"word")
-    total = samples.size / rate
     utterance = Utterance(round(active[0] * _FRAME_S, 3), round((active[-1] + 1) * _FRAME_S, 3),
                           round(kept_first * _FRAME_S, 3),
-                          round(min(total, kept_last * _FRAME_S), 3), round(total, 3), cropped)
+                          round(total if kept_last == frames else kept_last * _FRAME_S, 3),
+                          round(total, 3), cropped)
     return utterance, warnings
 
 
@@ -117,9 +121,12 @@ def recording_features(path: str | Path, frontend: FrontendConfig):
         samples = resample_to(samples, recording.rate, frontend.sample_rate, path=str(path))
     window_s = frontend.window_samples / frontend.sample_rate
     utterance, warnings = find_utterance(samples, frontend.sample_rate, window_s)
-    start = int(round(utterance.kept_start_s * frontend.sample_rate))
-    end = int(round(utterance.kept_end_s * frontend.sample_rate))
-    kept = samples[start:end] if end > start else samples
+    if samples.size <= frontend.window_samples:
+        kept = samples                     # whole, exactly as eval and training see it
+    else:
+        start = int(round(utterance.kept_start_s * frontend.sample_rate))
+        end = int(round(utterance.kept_end_s * frontend.sample_rate))
+        kept = samples[start:end] if end > start else samples
     feats = features(kept, frontend.sample_rate, frontend, path=str(path))
     return feats, utterance, recording, recording.warnings + warnings
 

@@ -30,6 +30,9 @@ __all__ = ["ENERGY_AC_PJ", "ENERGY_MAC_PJ", "layer_statistics", "energy", "memor
 
 ENERGY_AC_PJ = 0.9
 ENERGY_MAC_PJ = 4.6
+#: Printed with every energy figure: these are operation counts priced at 45 nm ASIC
+#: energies, not a measurement of the FPGA.
+ENERGY_BASIS = "estimate from 45 nm operation energies (Horowitz 2014), not an FPGA measurement"
 
 
 def layer_statistics(model: IntegerModel, results: Sequence[GoldenResult]) -> dict:
@@ -65,7 +68,7 @@ def energy(model: IntegerModel, stats: dict) -> dict:
                   if name not in ("enc", "head"))
     snn_uj = (snn_macs * ENERGY_MAC_PJ + snn_acs * ENERGY_AC_PJ) * 1e-6
     ann_uj = ann_macs * ENERGY_MAC_PJ * 1e-6
-    return {"ac_pj": ENERGY_AC_PJ, "mac_pj": ENERGY_MAC_PJ,
+    return {"basis": ENERGY_BASIS, "ac_pj": ENERGY_AC_PJ, "mac_pj": ENERGY_MAC_PJ,
             "snn_macs": snn_macs, "snn_accumulates": snn_acs, "ann_macs": ann_macs,
             "snn_uj": snn_uj, "ann_uj": ann_uj, "ann_over_snn": ann_uj / snn_uj if snn_uj else None}
 
@@ -125,11 +128,11 @@ def format_table(report: dict) -> str:
              f"| float accuracy | {_percent(report['float_accuracy'])} |",
              f"| golden == PyTorch integer logits | {report['torch_equal_clips']} clips |"]
     e = report["energy"]
-    lines += [f"| SNN energy / inference | {e['snn_uj']:.3f} uJ ({e['snn_macs']:.0f} MAC + "
-              f"{e['snn_accumulates']:.0f} AC) |",
-              f"| same-shape ANN energy / inference | {e['ann_uj']:.3f} uJ "
+    lines += [f"| SNN energy / inference ({e['basis']}) | {e['snn_uj']:.3f} uJ "
+              f"({e['snn_macs']:.0f} MAC + {e['snn_accumulates']:.0f} AC) |",
+              f"| same-shape ANN energy / inference (same estimate) | {e['ann_uj']:.3f} uJ "
               f"({e['ann_macs']:.0f} MAC) |",
-              f"| ANN / SNN energy | {e['ann_over_snn']:.2f} x |",
+              f"| ANN / SNN energy (same estimate) | {e['ann_over_snn']:.2f} x |",
               f"| weights + state in memory | {report['memory_bits']['total']} bits = "
               f"{report['memory_bits']['bram36_equivalent']} BRAM36 "
               f"({100 * report['memory_bits'][f'share_of_{part.name}_bram']:.0f} % of the "
@@ -177,20 +180,26 @@ def plot_confusion(matrix, classes, path: Path) -> Path:
 
 def plot_raster(model: IntegerModel, result: GoldenResult, features: np.ndarray,
                 title: str, path: Path) -> Path:
-    """Input features and every layer's output spikes over time for one clip."""
+    """Input features and every layer's output spikes over time for one clip; the grey level
+    is the spike level (0..D), with a colour bar for it and one for the feature value."""
     plt = _pyplot()
     names = list(result.spikes)
     fig, axes = plt.subplots(len(names) + 1, 1, figsize=(8, 1.3 * (len(names) + 1) + 0.6),
                              sharex=True)
     steps = model.config.steps
     # Frames drawn on the time-step axis: `stride` frames per step.
-    axes[0].imshow(features.T, aspect="auto", origin="lower", cmap="magma",
-                   extent=(-0.5, steps - 0.5, -0.5, features.shape[1] - 0.5))
+    image = axes[0].imshow(features.T, aspect="auto", origin="lower", cmap="magma",
+                           extent=(-0.5, steps - 0.5, -0.5, features.shape[1] - 0.5))
     axes[0].set_ylabel("features", fontsize=7)
+    fig.colorbar(image, ax=axes[0], pad=0.01).ax.tick_params(labelsize=6)
     for ax, name in zip(axes[1:], names):
         spikes = result.spikes[name]
-        ax.imshow(spikes.T, aspect="auto", origin="lower", cmap="Greys",
-                  vmin=0, vmax=max(1, int(spikes.max())), interpolation="nearest")
+        top = max(1, int(spikes.max()))
+        image = ax.imshow(spikes.T, aspect="auto", origin="lower", cmap="Greys",
+                          vmin=0, vmax=top, interpolation="nearest")
+        bar = fig.colorbar(image, ax=ax, pad=0.01, ticks=range(top + 1))
+        bar.set_label("level", fontsize=6)
+        bar.ax.tick_params(labelsize=6)
         ax.set_ylabel(name, fontsize=7)
         ax.tick_params(labelsize=6)
     axes[-1].set_xlabel("time step (stride frames)")
@@ -217,8 +226,9 @@ def plot_density(report: dict, path: Path) -> Path:
 
 
 def write_report(model: IntegerModel, evaluation: dict, features: np.ndarray,
-                 out_dir: Path) -> dict:
-    """Write report.json, report.md, confusion.png, raster.png and density.png to ``out_dir``."""
+                 out_dir: Path, *, raster_clip: int = 0) -> dict:
+    """Write report.json, report.md, confusion.png, raster.png and density.png to ``out_dir``;
+    the raster shows clip number ``raster_clip`` of the evaluated ones."""
     from .golden import network
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -228,9 +238,12 @@ def write_report(model: IntegerModel, evaluation: dict, features: np.ndarray,
     plot_confusion(report["confusion"], report["classes"], out_dir / "confusion.png")
     plot_density(report, out_dir / "density.png")
     if len(features):
-        first = evaluation["predictions"][0]
-        traced = network.run(model, features[0], trace=True)
-        plot_raster(model, traced, features[0],
+        if not 0 <= raster_clip < len(features):
+            raise ValueError(f"--raster-clip must be in 0..{len(features) - 1}, not "
+                             f"{raster_clip}")
+        first = evaluation["predictions"][raster_clip]
+        traced = network.run(model, features[raster_clip], trace=True)
+        plot_raster(model, traced, features[raster_clip],
                     f"{Path(first['path']).name}: spoken {report['classes'][first['label']]}, "
                     f"predicted {report['classes'][traced.predicted]}", out_dir / "raster.png")
     return report

@@ -18,7 +18,7 @@ COMMANDS = {
                                              "rate, length, channels)"),
     "eval": ("qkspike.scripts.eval", "accuracy of a model file on a labelled data folder "
                                      "(golden model)"),
-    "report": ("qkspike.scripts.report", "accuracy, plots, spike density, synaptic ops and energy"),
+    "report": ("qkspike.scripts.report", "accuracy, plots, spike density, synaptic ops, energy estimate"),
     "simulate": ("qkspike.scripts.simulate", "the RTL under Verilator against the golden model, "
                                      "with cycles per inference"),
     "verilog": ("qkspike.scripts.verilog", "write the core's Verilog and a parameter JSON to a folder"),

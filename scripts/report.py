@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .cli import UsageError
 from .clips import add_common, load_clips
 from .options import make_out_folder
 
@@ -13,16 +14,22 @@ def add_arguments(parser) -> None:
     add_common(parser)
     parser.add_argument("--out", type=Path, default=Path("report"),
                         help="output folder (default: %(default)s)")
+    parser.add_argument("--raster-clip", type=int, default=0, metavar="N",
+                        help="the spike raster shows the N-th evaluated clip "
+                             "(default: %(default)s)")
 
 
 def run(args) -> int:
     from qkspike.pymodel.evaluate import evaluate
     from qkspike.pymodel.report import format_table, write_report
 
+    if args.raster_clip < 0:
+        raise UsageError(f"--raster-clip must be at least 0, not {args.raster_clip}")
     make_out_folder(args.out)
     model, data = load_clips(args)
     evaluation = evaluate(model, data, progress=not args.no_progress)
-    report = write_report(model, evaluation, data.features, args.out)
+    report = write_report(model, evaluation, data.features, args.out,
+                          raster_clip=args.raster_clip)
     print(format_table(report))
     print(f"wrote report.json, report.md, confusion.png, raster.png, density.png to {args.out}")
     return 0

@@ -32,8 +32,11 @@ def random_features(count: int, config: ModelConfig, seed: int = 0) -> np.ndarra
 
 
 def exported_random_model(config: ModelConfig, seed: int = 0, gain: float = 3.0):
-    """A random network, calibrated and exported: an IntegerModel that fires a fair amount."""
-    import torch
+    """A random network, calibrated and exported: an IntegerModel that fires a fair amount.
+
+    Needs PyTorch: without it the calling test is skipped, with the reason."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install -e "
+                                                "'.[train]')")
 
     from qkspike.pymodel.export import export
     from qkspike.pymodel.model import QKSpikeNet

@@ -35,6 +35,7 @@ CASES = {
              (["--model", "X/none.npz"], "no such model file"),
              (["--split", "nope"], "invalid choice: 'nope'")],
     "report": [(["--limit", "-2"], "--limit must be at least 1, not -2"),
+               (["--raster-clip", "-1"], "--raster-clip must be at least 0, not -1"),
                (["--out", "X/a-file", "--limit", "1"], "a-file: exists and is not a folder")],
     "simulate": [(["--lanes", "0"], "--lanes must be at least 1, not 0"),
                  (["--batch", "0"], "--batch must be at least 1, not 0"),

@@ -6,7 +6,8 @@ the network that was trained is the network the golden model (and the RTL) compu
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install -e '.[train]')")
 
 from qkspike.pymodel import model as torch_model
 from qkspike.pymodel.evaluate import extract_features

@@ -62,3 +62,16 @@ def test_regression_on_a_local_dask_cluster(regression_case):
                                  scheduler=cluster.scheduler_address, progress=False)
     assert on_dask["scheduler"] == cluster.scheduler_address
     assert _comparable(on_dask) == _comparable(serial)
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_every_fsdd_test_clip_is_bit_exact_at_every_lane_count(shipped_model):
+    """The full regression (about a minute per lane count on 2 cores): ``pytest -m slow``."""
+    from qkspike.pymodel.evaluate import extract_features
+    data = extract_features(fsdd_test_clips(), shipped_model.frontend, progress=False)
+    assert len(data.labels) == 300
+    for lanes in (8, 16, 32):
+        result = simulate_clips(shipped_model, data.features, data.labels, data.paths,
+                                lanes=lanes, progress=False)
+        assert result["bit_exact"] == 300, (lanes, result["mismatches"][:3])

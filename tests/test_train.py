@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install -e '.[train]')")
 
 from qkspike.pymodel import modelfile
 from qkspike.pymodel.audio import write_wav
