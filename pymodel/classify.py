@@ -24,8 +24,11 @@ from .modelfile import IntegerModel
 __all__ = ["Utterance", "Classification", "find_utterance", "recording_features",
            "classify_file", "ACTIVE_BELOW_PEAK_DB", "SHORTEST_WORD_S"]
 
-#: A 10 ms frame counts as speech when its energy is within this many dB of the loudest.
+#: A 10 ms frame counts as speech when its energy is within this many dB of the loudest...
 ACTIVE_BELOW_PEAK_DB = 35.0
+#: ...and this many dB above the background (the 20th percentile of the frames' energies),
+#: so that a steady hiss in a long take is not taken for speech.
+ACTIVE_ABOVE_FLOOR_DB = 12.0
 #: Less speech than this (seconds) is unlikely to hold a whole word.
 SHORTEST_WORD_S = 0.15
 _FRAME_S = 0.010
@@ -70,8 +73,9 @@ class Classification:
 def find_utterance(samples: np.ndarray, rate: int, window_s: float) -> tuple[Utterance, list[str]]:
     """The span of speech in ``samples`` and the part (at most ``window_s``) to keep.
 
-    Speech is every 10 ms frame within :data:`ACTIVE_BELOW_PEAK_DB` of the loudest frame,
-    from the first such frame to the last. A recording that fits the window is kept whole,
+    Speech is every 10 ms frame within :data:`ACTIVE_BELOW_PEAK_DB` of the loudest frame and
+    :data:`ACTIVE_ABOVE_FLOOR_DB` above the background, from the first such frame to the
+    last. A recording that fits the window is kept whole,
     so a clip gives the same features here as in ``eval`` and training. A longer one is cut
     to the speech plus 50 ms each side; when that is still longer than the window, the
     window with the most energy inside the span is kept and a warning says so.
@@ -84,8 +88,10 @@ def find_utterance(samples: np.ndarray, rate: int, window_s: float) -> tuple[Utt
             f"only {seconds * 1000:.0f} ms of audio; too short to hold a word"]
     energy = np.square(samples[:frames * hop]).reshape(frames, hop).sum(axis=1)
     peak = energy.max()
-    active = np.flatnonzero(energy >= peak * 10 ** (-ACTIVE_BELOW_PEAK_DB / 10)) if peak > 0 \
-        else np.arange(frames)
+    floor = np.percentile(energy, 20)
+    threshold = max(peak * 10 ** (-ACTIVE_BELOW_PEAK_DB / 10),
+                    min(peak, floor * 10 ** (ACTIVE_ABOVE_FLOOR_DB / 10)))
+    active = np.flatnonzero(energy >= threshold) if peak > 0 else np.arange(frames)
     margin = int(round(_MARGIN_S / _FRAME_S))
     first, last = max(0, active[0] - margin), min(frames, active[-1] + 1 + margin)
     window = int(round(window_s / _FRAME_S))
