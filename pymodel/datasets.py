@@ -65,6 +65,22 @@ class Dataset:
                                f"{', '.join(SPLITS + (ALL,))}")
         return [clip for clip in self.clips if clip.split == name]
 
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        return tuple(sorted({clip.speaker for clip in self.clips}))
+
+    def hold_out(self, speakers: Sequence[str]) -> "Dataset":
+        """The same clips split by speaker: every clip of ``speakers`` is a test clip, every
+        other clip a training clip (whatever its index), so the test voices are unheard."""
+        unknown = sorted(set(speakers) - set(self.speakers))
+        if unknown:
+            raise DatasetError(f"{self.root}: no speaker(s) {', '.join(unknown)}; the "
+                               f"speakers are {', '.join(self.speakers)}")
+        held = set(speakers)
+        clips = tuple(replace(clip, split="test" if clip.speaker in held else "train")
+                      for clip in self.clips)
+        return replace(self, clips=clips)
+
 
 def spread(clips: Sequence[Clip], count: int) -> list[Clip]:
     """``count`` clips spread over classes and speakers, deterministically.

@@ -16,6 +16,8 @@ COMMANDS = {
     "train": ("qkspike.scripts.train", "train the spiking transformer and export a model file"),
     "classify": ("qkspike.scripts.classify", "the class of any recording (WAV, FLAC, OGG; any "
                                              "rate, length, channels)"),
+    "crossval": ("qkspike.scripts.crossval", "speaker-held-out cross-validation: one model per "
+                                             "held-out speaker (a benchmark, hours)"),
     "eval": ("qkspike.scripts.eval", "accuracy of a model file on a labelled data folder "
                                      "(golden model)"),
     "report": ("qkspike.scripts.report", "accuracy, plots, spike density, synaptic ops, energy estimate"),

@@ -26,7 +26,24 @@ def add_common(parser) -> None:
                              "counts every clip whatever its name (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use N clips of the split, spread over classes and speakers")
+    add_holdout(parser)
     add_progress(parser)
+
+
+def add_holdout(parser) -> None:
+    parser.add_argument("--holdout-speakers", default=None, metavar="NAME[,NAME]",
+                        help="split by speaker instead: these speakers' clips (all of them) "
+                             "are the test split, everyone else's the training split")
+
+
+def split_by_speaker(dataset, holdout: str | None):
+    """``dataset``, re-split so that the ``--holdout-speakers`` are the test split."""
+    if holdout is None:
+        return dataset
+    names = [name.strip() for name in holdout.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--holdout-speakers needs at least one speaker name")
+    return dataset.hold_out(names)
 
 
 def open_data(data: Path | None):
@@ -47,7 +64,9 @@ def load_clips(args):
         raise UsageError(f"--limit must be at least 1, not {args.limit}")
     model = modelfile.load(args.model)
     dataset, location = open_data(args.data)
-    print(f"data: {location.describe()}")
+    dataset = split_by_speaker(dataset, args.holdout_speakers)
+    print(f"data: {location.describe()}"
+          + (f", held-out speakers {args.holdout_speakers}" if args.holdout_speakers else ""))
     for skipped in dataset.skipped:
         print(f"skipped: {skipped}", file=sys.stderr)
     clips = dataset.split(args.split)

@@ -9,6 +9,7 @@ from pathlib import Path
 from qkspike.pymodel.model_config import TrainConfig
 
 from .cli import UsageError
+from .clips import add_holdout, split_by_speaker
 from .options import check_at_least_one, require_torch
 
 
@@ -26,6 +27,7 @@ def add_arguments(parser) -> None:
                         help="epochs of quantization-aware training (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=defaults.threads,
                         help="CPU threads for PyTorch (default: %(default)s)")
+    add_holdout(parser)
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoint <out>.ckpt if it exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -48,7 +50,7 @@ def run(args) -> int:
         raise UsageError(f"{args.out}: the model file must end in .npz")
     if args.float_epochs < 0 or args.qat_epochs < 0 or args.float_epochs + args.qat_epochs < 1:
         raise UsageError("train for at least one epoch")
-    dataset = open_dataset(args.data)
+    dataset = split_by_speaker(open_dataset(args.data), args.holdout_speakers)
     for skipped in dataset.skipped:
         print(f"skipped: {skipped}")
     config = replace(TrainConfig(), seed=args.seed, float_epochs=args.float_epochs,
@@ -65,7 +67,8 @@ def run(args) -> int:
     metadata = {"dataset": dataset.name, "train_config": asdict(config),
                 "calibration": {k: v for k, v in trained["calibration"].items()},
                 "train_seconds": round(trained["train_seconds"], 1),
-                "history": trained["history"]}
+                "history": trained["history"],
+                "holdout_speakers": args.holdout_speakers}
     model = export(trained["net"], frontend, float_state=trained["float_state"],
                    metadata=metadata)
     test = extract_features(dataset.split("test"), frontend, progress=not args.no_progress)

@@ -103,3 +103,17 @@ def test_version(capsys):
         main(["--version"])
     assert done.value.code == 0
     assert re.fullmatch(r"qkspike \S+", capsys.readouterr().out.strip())
+
+
+def test_eval_holds_out_speakers_whole(tmp_path):
+    clips = fsdd_test_clips()
+    out = tmp_path / "held.json"
+    root = clips[0].path.parent
+    from qkspike.pymodel.datasets import read_fsdd
+    held = read_fsdd(root).hold_out(["george", "lucas"])
+    assert len(held.split("test")) == 1000 and len(held.split("train")) == 2000
+    assert {clip.speaker for clip in held.split("test")} == {"george", "lucas"}
+    assert main(["eval", "--data", str(root), "--holdout-speakers", "george,lucas",
+                 "--limit", "20", "--no-progress", "--no-torch", "--json", str(out)]) == 0
+    paths = [p["path"] for p in json.loads(out.read_text())["predictions"]]
+    assert len(paths) == 20 and {p.split("_")[-2] for p in paths} == {"george", "lucas"}

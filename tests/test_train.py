@@ -102,3 +102,20 @@ def test_train_rejects_bad_arguments(tmp_path, capsys):
     assert "no such folder" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m.bin")]) == 2
     assert "must end in .npz" in capsys.readouterr().err
+
+
+def test_crossval_trains_a_model_per_held_out_speaker_and_resumes(tmp_path, capsys):
+    import json
+    data = tiny_fsdd(tmp_path / "data", digits=2, indices=range(4))
+    out = tmp_path / "cv"
+    argv = ["crossval", "--data", str(data), "--out", str(out), "--float-epochs", "1",
+            "--qat-epochs", "1", "--no-progress"]
+    assert main(argv) == 0
+    summary = json.loads((out / "crossval.json").read_text())
+    assert [fold["speaker"] for fold in summary["folds"]] == ["ann", "bob"]
+    assert all(fold["clips"] == 8 for fold in summary["folds"])    # every clip of the voice
+    assert summary["integer"]["min"] <= summary["integer"]["mean"]
+    assert (out / "fold-ann.npz").exists() and "| **mean** |" in (out / "crossval.md").read_text()
+    capsys.readouterr()
+    assert main(argv) == 0                                          # a rerun resumes
+    assert capsys.readouterr().out.count("done before, kept") == 2
