@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -210,6 +210,35 @@ def plot_raster(model: IntegerModel, result: GoldenResult, features: np.ndarray,
     return path
 
 
+def format_noise(noise: dict) -> str:
+    """Accuracy against SNR as a Markdown table (rows: noise; columns: SNR)."""
+    heads = ["clean" if s == "clean" else f"{s:g} dB" for s in noise["snr_db"]]
+    lines = [f"Integer accuracy against SNR ({noise['clips']} clips, seed {noise['seed']}):", "",
+             "| noise | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(heads)]
+    for kind, values in noise["accuracy"].items():
+        lines.append(f"| {kind} | " + " | ".join(_percent(v) for v in values) + " |")
+    return "\n".join(lines)
+
+
+def plot_noise(noise: dict, path: Path) -> Path:
+    plt = _pyplot()
+    labels = ["clean" if s == "clean" else f"{s:g}" for s in noise["snr_db"]]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for kind, values in noise["accuracy"].items():
+        ax.plot(range(len(labels)), [100 * v for v in values], marker="o", label=kind)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel("SNR (dB)")
+    ax.set_ylabel("integer accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="added noise", title_fontsize=8)
+    ax.set_title(f"accuracy against noise ({noise['clips']} clips)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_density(report: dict, path: Path) -> Path:
     plt = _pyplot()
     names = list(report["layers"])
@@ -226,15 +255,21 @@ def plot_density(report: dict, path: Path) -> Path:
 
 
 def write_report(model: IntegerModel, evaluation: dict, features: np.ndarray,
-                 out_dir: Path, *, raster_clip: int = 0) -> dict:
+                 out_dir: Path, *, raster_clip: int = 0, noise: Optional[dict] = None) -> dict:
     """Write report.json, report.md, confusion.png, raster.png and density.png to ``out_dir``;
-    the raster shows clip number ``raster_clip`` of the evaluated ones."""
+    the raster shows clip number ``raster_clip`` of the evaluated ones. With ``noise`` (from
+    :func:`qkspike.pymodel.noise.noise_robustness`) also its table and noise.png."""
     from .golden import network
 
     out_dir.mkdir(parents=True, exist_ok=True)
     report = build_report(model, evaluation)
+    markdown = format_table(report)
+    if noise is not None:
+        report["noise"] = noise
+        markdown += "\n\n" + format_noise(noise)
+        plot_noise(noise, out_dir / "noise.png")
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "report.md").write_text(format_table(report) + "\n")
+    (out_dir / "report.md").write_text(markdown + "\n")
     plot_confusion(report["confusion"], report["classes"], out_dir / "confusion.png")
     plot_density(report, out_dir / "density.png")
     if len(features):
