@@ -122,8 +122,9 @@ class Core(wiring.Component):
         })
 
     #: Cycles of a step layer beyond its walk: start (1) + engine latency (3) +
-    #: post-processing latency (2) + the idle check (1).
-    layer_overhead = 1 + SparseEngine.latency + PostProcessor.latency + 1
+    #: post-processing latency (3). The idle check overlaps the post-processor's last stage:
+    #: the next layer starts the cycle after that stage writes the last chunk's spikes.
+    layer_overhead = 1 + SparseEngine.latency + PostProcessor.latency
     #: The head's logits skip the neuron pipeline: start + engine latency + idle check.
     head_overhead = 1 + SparseEngine.latency + 1
 
@@ -203,7 +204,9 @@ class Core(wiring.Component):
             engine.layer.eq(project(d, engine.layer_shape)),
             post.control.eq(project(d, post.control_shape)),
             post.clear.eq(seq.clear),
-            seq.layer_done.eq(~engine.busy & ~post.busy),
+            # Idle from the next cycle on: the last chunk, if any, is in the post-processor's
+            # final stage, whose spikes and states are written at the end of this cycle.
+            seq.layer_done.eq(~engine.busy & post.finishing),
             counts.add.eq(post.out_valid & d.count_spikes), counts.chunk.eq(post.out.chunk),
             counts.spikes.eq(post.out.spikes), counts.clear.eq(seq.clear),
             logits.write.eq(post.logits_valid), logits.chunk.eq(post.logits_chunk),

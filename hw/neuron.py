@@ -15,7 +15,8 @@ from qkspike.pymodel.golden.neuron import NeuronParams
 
 from .checks import check_int, reject
 
-__all__ = ["NeuronUpdate", "NeuronArray", "const_multiple", "saturate_expr"]
+__all__ = ["NeuronIntegrate", "NeuronFire", "NeuronUpdate", "NeuronArray", "const_multiple",
+           "saturate_expr"]
 
 
 def const_multiple(value, factor: int):
@@ -33,12 +34,138 @@ def saturate_expr(value, bits: int):
     return Mux(value > hi, hi, Mux(value < lo, lo, value))[:bits].as_signed()
 
 
+class NeuronIntegrate(wiring.Component):
+    """First half of a contract neuron step, for ``lanes`` neurons: integrate and leak, and
+    the threshold multiples the second half compares against. Purely combinational.
+
+    ``h = v - (v >> k) + u`` (``v`` taken as 0 when ``fresh``); ``multiples[j] = j*theta``
+    for ``j = 1..max_levels`` (shift-and-add, no multiplier). Its outputs are what
+    :class:`NeuronFire` needs, so a pipeline register may sit between the two.
+
+    Members
+    -------
+    state, fresh, current, threshold, leak_enable, leak_shift : In
+        As :class:`NeuronUpdate`.
+    h : Out(ArrayLayout(signed(H), P))
+        ``H = max(V, U) + 2`` bits: exact for every input.
+    multiples : Out(ArrayLayout(ArrayLayout(unsigned(threshold_bits + 3), max_levels), P))
+        ``multiples[lane][j - 1] = j * theta[lane]``.
+
+    Latency
+    -------
+    0 cycles (combinational); one adder chain (``v - leak + u``) behind a barrel shift.
+    """
+
+    def __init__(self, *, lanes: int, state_bits: int, input_bits: int, threshold_bits: int,
+                 max_levels: int):
+        _check_widths(self, lanes, state_bits, input_bits, threshold_bits, max_levels)
+        self.lanes, self.max_levels = lanes, max_levels
+        self.h_bits = max(state_bits, input_bits) + 2
+        self.multiple_bits = threshold_bits + contract.MAX_LEVELS.bit_length()
+        super().__init__({
+            "state": In(data.ArrayLayout(signed(state_bits), lanes)),
+            "fresh": In(1),
+            "current": In(data.ArrayLayout(signed(input_bits), lanes)),
+            "threshold": In(data.ArrayLayout(unsigned(threshold_bits), lanes)),
+            "leak_enable": In(1),
+            "leak_shift": In(unsigned(contract.MAX_LEAK_SHIFT.bit_length())),
+            "h": Out(data.ArrayLayout(signed(self.h_bits), lanes)),
+            "multiples": Out(data.ArrayLayout(
+                data.ArrayLayout(unsigned(self.multiple_bits), max_levels), lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for lane in range(self.lanes):
+            v = Mux(self.fresh, 0, self.state[lane])
+            leak = Mux(self.leak_enable, v >> self.leak_shift, 0)
+            m.d.comb += self.h[lane].eq(v - leak + self.current[lane])
+            for j in range(1, self.max_levels + 1):
+                m.d.comb += self.multiples[lane][j - 1].eq(
+                    const_multiple(self.threshold[lane], j))
+        return m
+
+
+class NeuronFire(wiring.Component):
+    """Second half of a contract neuron step: spike levels, reset and saturation.
+
+    ``s = sum_j [h >= j*theta]`` over ``j = 1..levels``; soft reset ``v' = h - s*theta``,
+    hard reset ``v' = 0 if s else h``; ``v'`` saturates to ``state_bits``. The differences
+    ``h - j*theta`` are formed side by side, so each comparison is a difference's sign and
+    the soft-reset membrane is one of them: one carry chain deep.
+
+    Members
+    -------
+    h, multiples : In
+        From :class:`NeuronIntegrate` (registered or not).
+    levels, reset : In
+        As :class:`NeuronUpdate`.
+    spikes : Out(ArrayLayout(unsigned(spike_bits), P))
+    next_state : Out(ArrayLayout(signed(V), P))
+
+    Latency
+    -------
+    0 cycles (combinational).
+    """
+
+    def __init__(self, *, lanes: int, state_bits: int, h_bits: int, multiple_bits: int,
+                 max_levels: int):
+        check_int(self, "lanes", lanes, 1)
+        check_int(self, "max_levels", max_levels, 1, contract.MAX_LEVELS)
+        self.lanes, self.state_bits, self.max_levels = lanes, state_bits, max_levels
+        self.spike_bits = contract.spike_bits(max_levels)
+        super().__init__({
+            "h": In(data.ArrayLayout(signed(h_bits), lanes)),
+            "multiples": In(data.ArrayLayout(
+                data.ArrayLayout(unsigned(multiple_bits), max_levels), lanes)),
+            "levels": In(unsigned(self.spike_bits)),
+            "reset": In(contract.RESET_CODE_BITS),
+            "spikes": Out(data.ArrayLayout(unsigned(self.spike_bits), lanes)),
+            "next_state": Out(data.ArrayLayout(signed(state_bits), lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        h_bits = len(self.h[0])
+        difference_bits = max(h_bits, len(self.multiples[0][0]) + 1) + 1
+        for lane in range(self.lanes):
+            h = self.h[lane]
+            below = [h]         # below[j] = h - j*theta
+            for j in range(1, self.max_levels + 1):
+                d = Signal(signed(difference_bits), name=f"d{j}_{lane}")
+                m.d.comb += d.eq(h - self.multiples[lane][j - 1])
+                below.append(d)
+            # Thermometer of comparisons, with the rungs above `levels` switched off.
+            rungs = [~below[j][-1] & (j <= self.levels) for j in range(1, self.max_levels + 1)]
+            spike = Signal(unsigned(self.spike_bits), name=f"spike_{lane}")
+            m.d.comb += [spike.eq(sum(rungs)), self.spikes[lane].eq(spike)]
+            # The membrane after each reset mode (contract.reset_membrane), picked by code.
+            after = {contract.ResetMode.SOFT: Array(below)[spike],
+                     contract.ResetMode.HARD: Mux(spike != 0, 0, h)}
+            with m.Switch(self.reset):
+                for mode, value in after.items():
+                    with m.Case(contract.reset_code(mode)):
+                        m.d.comb += self.next_state[lane].eq(
+                            saturate_expr(value, self.state_bits))
+        return m
+
+
+def _check_widths(component, lanes, state_bits, input_bits, threshold_bits, max_levels):
+    check_int(component, "lanes", lanes, 1)
+    check_int(component, "state_bits", state_bits, 2)
+    check_int(component, "input_bits", input_bits, 1)
+    check_int(component, "threshold_bits", threshold_bits, 1)
+    check_int(component, "max_levels", max_levels, 1, contract.MAX_LEVELS)
+
+
 class NeuronUpdate(wiring.Component):
-    """One contract neuron step for ``lanes`` neurons at once; purely combinational.
+    """One contract neuron step for ``lanes`` neurons at once: :class:`NeuronIntegrate` then
+    :class:`NeuronFire`, with nothing between them; purely combinational.
 
     ``h = v - (v >> k) + u``; ``s = sum_j [h >= j*theta]`` for ``j = 1..levels``;
     soft reset ``v' = h - s*theta`` or hard reset ``v' = 0 if s else h``; ``v'`` saturates
     to ``state_bits``. The multiples ``j*theta`` are shift-and-add: no multiplier, no divider.
+    (The core's post-processor puts a register between the two halves instead.)
 
     Parameters
     ----------
@@ -83,11 +210,7 @@ class NeuronUpdate(wiring.Component):
 
     def __init__(self, *, lanes: int, state_bits: int, input_bits: int, threshold_bits: int,
                  max_levels: int):
-        check_int(self, "lanes", lanes, 1)
-        check_int(self, "state_bits", state_bits, 2)
-        check_int(self, "input_bits", input_bits, 1)
-        check_int(self, "threshold_bits", threshold_bits, 1)
-        check_int(self, "max_levels", max_levels, 1, contract.MAX_LEVELS)
+        _check_widths(self, lanes, state_bits, input_bits, threshold_bits, max_levels)
         self.lanes = lanes
         self.state_bits = state_bits
         self.input_bits = input_bits
@@ -111,28 +234,20 @@ class NeuronUpdate(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        for lane in range(self.lanes):
-            v = Mux(self.fresh, 0, self.state[lane])
-            theta = self.threshold[lane]
-            leak = Mux(self.leak_enable, v >> self.leak_shift, 0)
-            h = Signal(signed(max(self.state_bits, self.input_bits) + 2), name=f"h_{lane}")
-            m.d.comb += h.eq(v - leak + self.current[lane])
-            # Thermometer of comparisons against theta, 2*theta, ..., max_levels*theta, with the
-            # rungs above `levels` switched off.
-            multiples = [const_multiple(theta, j) for j in range(self.max_levels + 1)]
-            rungs = [(h >= multiples[j]) & (j <= self.levels)
-                     for j in range(1, self.max_levels + 1)]
-            spike = Signal(unsigned(self.spike_bits), name=f"spike_{lane}")
-            m.d.comb += spike.eq(sum(rungs))
-            # The membrane after each reset mode (contract.reset_membrane), picked by code.
-            after = {contract.ResetMode.SOFT: h - Array(multiples)[spike],
-                     contract.ResetMode.HARD: Mux(spike != 0, 0, h)}
-            m.d.comb += self.spikes[lane].eq(spike)
-            with m.Switch(self.reset):
-                for mode, value in after.items():
-                    with m.Case(contract.reset_code(mode)):
-                        m.d.comb += self.next_state[lane].eq(
-                            saturate_expr(value, self.state_bits))
+        m.submodules.integrate = integrate = NeuronIntegrate(
+            lanes=self.lanes, state_bits=self.state_bits, input_bits=self.input_bits,
+            threshold_bits=self.threshold_bits, max_levels=self.max_levels)
+        m.submodules.fire = fire = NeuronFire(
+            lanes=self.lanes, state_bits=self.state_bits, h_bits=integrate.h_bits,
+            multiple_bits=integrate.multiple_bits, max_levels=self.max_levels)
+        m.d.comb += [
+            integrate.state.eq(self.state), integrate.fresh.eq(self.fresh),
+            integrate.current.eq(self.current), integrate.threshold.eq(self.threshold),
+            integrate.leak_enable.eq(self.leak_enable), integrate.leak_shift.eq(self.leak_shift),
+            fire.h.eq(integrate.h), fire.multiples.eq(integrate.multiples),
+            fire.levels.eq(self.levels), fire.reset.eq(self.reset),
+            self.spikes.eq(fire.spikes), self.next_state.eq(fire.next_state),
+        ]
         return m
 
 

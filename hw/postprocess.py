@@ -2,9 +2,10 @@
 
 Golden twin: :class:`pymodel.golden.postprocess.PostProcessorModel` (``residual_add`` and
 ``neuron_step`` of the contract over rows of ``P`` lanes). Tests: ``tests/test_postprocess.py``
-(both simulators) and, inside the whole core, ``tests/test_core.py``. Its two datapaths,
-:class:`hw.residual.ResidualUpdate` and :class:`hw.neuron.NeuronUpdate`, are the ones the
-standalone neuron array uses too.
+(both simulators) and, inside the whole core, ``tests/test_core.py``. Its datapaths,
+:class:`hw.residual.ResidualUpdate` and the two halves of the neuron step
+(:class:`hw.neuron.NeuronIntegrate`, :class:`hw.neuron.NeuronFire`), are the ones the
+standalone neuron array uses too, there without the register between the halves.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .descriptor import POST_FIELDS, descriptor_layout
-from .neuron import NeuronUpdate
+from .neuron import NeuronFire, NeuronIntegrate
 from .program import Post, Program
 from .residual import ResidualUpdate
 from .sparse_engine import result_layout
@@ -66,14 +67,18 @@ class PostProcessor(wiring.Component):
     logits : Out(ArrayLayout), logits_chunk : Out, logits_valid : Out(1)
         ``LOGITS`` chunks, in the cycle they arrive.
     busy : Out(1)
+        A chunk is in the pipeline.
+    finishing : Out(1)
+        Nothing but the last stage is busy: with no new chunk arriving, the post-processor
+        is idle from the next cycle on (the core starts the next layer then).
 
     Latency
     -------
-    :attr:`latency` = 2 cycles from a chunk's transfer on ``i`` to ``out_valid``;
-    one chunk per cycle.
+    :attr:`latency` = 3 cycles from a chunk's transfer on ``i`` to ``out_valid``
+    (read; residual; integrate; fire), one chunk per cycle.
     """
 
-    latency = 2
+    latency = 3
 
     def __init__(self, program: Program):
         self.program = program
@@ -93,6 +98,7 @@ class PostProcessor(wiring.Component):
             "logits_chunk": Out(self.result_shape["chunk"].shape),
             "logits_valid": Out(1),
             "busy": Out(1),
+            "finishing": Out(1),
         })
 
     def elaborate(self, platform):
@@ -115,9 +121,12 @@ class PostProcessor(wiring.Component):
 
         m.submodules.residual = residual = ResidualUpdate(
             lanes=lanes, residual_bits=w["residual"], accumulator_bits=w["accumulator"])
-        m.submodules.neuron = neuron = NeuronUpdate(
+        m.submodules.integrate = integrate = NeuronIntegrate(
             lanes=lanes, state_bits=w["state"], input_bits=self.u_bits,
             threshold_bits=w["threshold"], max_levels=w["levels_max"])
+        m.submodules.fire = fire = NeuronFire(
+            lanes=lanes, state_bits=w["state"], h_bits=integrate.h_bits,
+            multiple_bits=integrate.multiple_bits, max_levels=w["levels_max"])
 
         fresh = Signal(s["neuron_rows"], init=(1 << s["neuron_rows"]) - 1)
         is_logits = control.post == Post.LOGITS
@@ -161,25 +170,46 @@ class PostProcessor(wiring.Component):
         m.d.sync += [s2_u[lane].eq(Mux(is_residual, residual.result[lane], s1_acc[lane]))
                      for lane in range(lanes)]
 
-        # Stage 2: the neuron step; write the state back; hand the spikes on.
+        # Stage 2: integrate and leak (h), and the threshold multiples.
         m.d.comb += [
-            neuron.state.eq(s2_state), neuron.fresh.eq(s2_fresh), neuron.current.eq(s2_u),
-            neuron.threshold.eq(s2_theta), neuron.levels.eq(control.levels),
-            neuron.leak_enable.eq(control.leak_enable), neuron.leak_shift.eq(control.leak_shift),
-            neuron.reset.eq(control.reset),
-            state_wr.addr.eq(s2_row), state_wr.data.eq(neuron.next_state),
-            state_wr.en.eq(s2_valid),
-            self.out_valid.eq(s2_valid), self.out.chunk.eq(s2_chunk),
-            self.out.residual.eq(s2_residual),
+            integrate.state.eq(s2_state), integrate.fresh.eq(s2_fresh),
+            integrate.current.eq(s2_u), integrate.threshold.eq(s2_theta),
+            integrate.leak_enable.eq(control.leak_enable),
+            integrate.leak_shift.eq(control.leak_shift),
         ]
-        # Lanes past c_out (the last chunk's padding) answer 0.
+        s3_valid = Signal()
+        s3_h = Signal.like(integrate.h)
+        s3_multiples = Signal.like(integrate.multiples)
+        s3_residual = Signal.like(s2_residual)
+        s3_chunk = Signal.like(s2_chunk)
+        s3_row = Signal.like(s2_row)
+        # Lanes past c_out (the last chunk's padding) answer 0: which lanes, known a stage early.
         lanes_left = Signal(signed(self.control_shape["c_out"].width + 1))
         m.d.comb += lanes_left.eq(control.c_out - s2_chunk * lanes)
+        s3_real = Signal(lanes)
+        m.d.sync += [s3_valid.eq(s2_valid), s3_h.eq(integrate.h),
+                     s3_multiples.eq(integrate.multiples), s3_residual.eq(s2_residual),
+                     s3_chunk.eq(s2_chunk), s3_row.eq(s2_row)]
+        m.d.sync += [s3_real[lane].eq(lane < lanes_left) for lane in range(lanes)]
+
+        # Stage 3: fire and reset; write the state back; hand the spikes on.
+        m.d.comb += [
+            fire.h.eq(s3_h), fire.multiples.eq(s3_multiples), fire.levels.eq(control.levels),
+            fire.reset.eq(control.reset),
+            state_wr.addr.eq(s3_row), state_wr.data.eq(fire.next_state),
+            state_wr.en.eq(s3_valid),
+            self.out_valid.eq(s3_valid), self.out.chunk.eq(s3_chunk),
+            self.out.residual.eq(s3_residual),
+        ]
         for lane in range(lanes):
-            m.d.comb += self.out.spikes[lane].eq(Mux(lane < lanes_left, neuron.spikes[lane], 0))
+            m.d.comb += self.out.spikes[lane].eq(Mux(s3_real[lane], fire.spikes[lane], 0))
         with m.If(self.clear):
             m.d.sync += fresh.eq((1 << s["neuron_rows"]) - 1)
-        with m.Elif(s2_valid):
-            m.d.sync += fresh.bit_select(s2_row, 1).eq(0)
-        m.d.comb += self.busy.eq(s1_valid | s2_valid)
+        with m.Elif(s3_valid):
+            m.d.sync += fresh.bit_select(s3_row, 1).eq(0)
+        # A state row is in flight at most once: a layer visits each of its rows once per
+        # time step, and the next visit is a whole step later, so the read in stage 0 never
+        # needs the write of stage 3.
+        m.d.comb += [self.busy.eq(s1_valid | s2_valid | s3_valid),
+                     self.finishing.eq(~s1_valid & ~s2_valid)]
         return m

@@ -40,7 +40,7 @@ class Sequencer(wiring.Component):
     active : Out(1)
         ``layer`` is running this cycle (from ``start`` until ``layer_done``).
     layer_done : In(1)
-        The engine and the post-processor are idle again.
+        The engine and the post-processor are idle from the next cycle on.
     send_logits : Out(1), logits_done : In(1)
         Stream the head's logits out; they have gone.
     step : Out(16)
