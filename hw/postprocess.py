@@ -3,7 +3,8 @@
 Golden twin: :class:`pymodel.golden.postprocess.PostProcessorModel` (``residual_add`` and
 ``neuron_step`` of the contract over rows of ``P`` lanes). Tests: ``tests/test_postprocess.py``
 (both simulators) and, inside the whole core, ``tests/test_core.py``. Its datapaths,
-:class:`hw.residual.ResidualUpdate` and the two halves of the neuron step
+the two halves of the residual update (:class:`hw.residual.Rescale`,
+:class:`hw.residual.ResidualAdd`) and the two halves of the neuron step
 (:class:`hw.neuron.NeuronIntegrate`, :class:`hw.neuron.NeuronFire`), are the ones the
 standalone neuron array uses too, there without the register between the halves.
 """
@@ -17,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 from .descriptor import POST_FIELDS, descriptor_layout
 from .neuron import NeuronFire, NeuronIntegrate
 from .program import Post, Program
-from .residual import ResidualUpdate
+from .residual import ResidualAdd, Rescale
 from .sparse_engine import result_layout
 
 __all__ = ["PostProcessor", "control_layout", "spike_layout"]
@@ -75,7 +76,7 @@ class PostProcessor(wiring.Component):
     Latency
     -------
     :attr:`latency` = 3 cycles from a chunk's transfer on ``i`` to ``out_valid``
-    (read; residual; integrate; fire), one chunk per cycle.
+    (read and rescale; residual add; integrate; fire), one chunk per cycle.
     """
 
     latency = 3
@@ -119,7 +120,8 @@ class PostProcessor(wiring.Component):
         residual_rd, state_rd = residuals.read_port(), states.read_port()
         threshold_rd = thresholds.read_port()
 
-        m.submodules.residual = residual = ResidualUpdate(
+        m.submodules.rescale = rescale = Rescale(lanes=lanes, accumulator_bits=w["accumulator"])
+        m.submodules.residual = residual = ResidualAdd(
             lanes=lanes, residual_bits=w["residual"], accumulator_bits=w["accumulator"])
         m.submodules.integrate = integrate = NeuronIntegrate(
             lanes=lanes, state_bits=w["state"], input_bits=self.u_bits,
@@ -132,7 +134,8 @@ class PostProcessor(wiring.Component):
         is_logits = control.post == Post.LOGITS
         arrive = self.i.valid & ~is_logits
 
-        # Stage 0: the chunk arrives; read its residual row, state row and thresholds.
+        # Stage 0: the chunk arrives; read its residual row, state row and thresholds, and
+        # rescale the accumulators for the residual stream.
         row = Signal.like(state_rd.addr)
         m.d.comb += [
             row.eq(control.neuron_base + self.i.payload.chunk),
@@ -141,19 +144,22 @@ class PostProcessor(wiring.Component):
             self.logits.eq(self.i.payload.acc), self.logits_chunk.eq(self.i.payload.chunk),
             self.logits_valid.eq(self.i.valid & is_logits),
         ]
+        m.d.comb += [rescale.acc.eq(self.i.payload.acc), rescale.shift.eq(control.shift)]
         s1_valid, s1_fresh = Signal(), Signal()
         s1_acc = Signal.like(self.i.payload.acc)
+        s1_rounded = Signal.like(rescale.rounded)
         s1_chunk = Signal.like(self.i.payload.chunk)
         s1_row = Signal.like(row)
         m.d.sync += [s1_valid.eq(arrive), s1_acc.eq(self.i.payload.acc),
+                     s1_rounded.eq(rescale.rounded),
                      s1_chunk.eq(self.i.payload.chunk), s1_row.eq(row),
                      s1_fresh.eq(fresh.bit_select(row, 1))]
 
-        # Stage 1: residual update; pick the neuron's input; keep the rows read.
+        # Stage 1: residual add; pick the neuron's input; keep the rows read.
         is_residual = (control.post == Post.RESIDUAL_ADD) | (control.post == Post.RESIDUAL_REPLACE)
         m.d.comb += [
-            residual.residual.eq(residual_rd.data), residual.acc.eq(s1_acc),
-            residual.shift.eq(control.shift), residual.keep.eq(control.post == Post.RESIDUAL_ADD),
+            residual.residual.eq(residual_rd.data), residual.rounded.eq(s1_rounded),
+            residual.keep.eq(control.post == Post.RESIDUAL_ADD),
             residual_wr.addr.eq(s1_chunk), residual_wr.data.eq(residual.result),
             residual_wr.en.eq(s1_valid & is_residual),
         ]

@@ -119,3 +119,13 @@ def test_the_data_rule_order(tmp_path, monkeypatch):
     (tmp_path / "user").mkdir()
     full.parent.rename(tmp_path / "user" / "fsdd")
     assert fsdd_location().source == "user data folder"
+
+
+def test_the_build_cache_does_not_follow_the_working_folder(tmp_path, monkeypatch):
+    from qkspike.locations import build_cache_dir
+    monkeypatch.delenv("QKSPIKE_BUILD_DIR", raising=False)
+    here = build_cache_dir()
+    monkeypatch.chdir(tmp_path)
+    assert build_cache_dir() == here and tmp_path not in here.parents
+    monkeypatch.setenv("QKSPIKE_BUILD_DIR", str(tmp_path / "mine"))
+    assert build_cache_dir() == tmp_path / "mine"
