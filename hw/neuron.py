@@ -6,7 +6,7 @@ Golden twin: :mod:`pymodel.golden.neuron`. Tests: ``tests/test_neuron.py``.
 from __future__ import annotations
 
 
-from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,9 +29,20 @@ def const_multiple(value, factor: int):
 
 
 def saturate_expr(value, bits: int):
-    """Clamp an Amaranth expression to the signed ``bits``-bit range (contract ``saturate``)."""
+    """Clamp an Amaranth expression to the signed ``bits``-bit range (contract ``saturate``).
+
+    Written as a check of the high bits, not as two comparisons: the value fits exactly when
+    its bits from ``bits - 1`` up are all equal (all sign), so the check is a LUT reduction
+    beside the datapath instead of two more carry chains behind it."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return Mux(value > hi, hi, Mux(value < lo, lo, value))[:bits].as_signed()
+    if not value.shape().signed:                 # an unsigned value: one more bit, sign 0
+        value = Cat(value, Const(0, 1)).as_signed()
+    width = len(value)
+    if width <= bits:
+        return value
+    top = value[bits - 1:]
+    fits = (top == 0) | (top == (1 << len(top)) - 1)
+    return Mux(fits, value[:bits].as_signed(), Mux(value[-1], lo, hi))[:bits].as_signed()
 
 
 class NeuronIntegrate(wiring.Component):
@@ -139,14 +150,19 @@ class NeuronFire(wiring.Component):
             rungs = [~below[j][-1] & (j <= self.levels) for j in range(1, self.max_levels + 1)]
             spike = Signal(unsigned(self.spike_bits), name=f"spike_{lane}")
             m.d.comb += [spike.eq(sum(rungs)), self.spikes[lane].eq(spike)]
-            # The membrane after each reset mode (contract.reset_membrane), picked by code.
-            after = {contract.ResetMode.SOFT: Array(below)[spike],
-                     contract.ResetMode.HARD: Mux(spike != 0, 0, h)}
+            # Every candidate membrane saturated side by side with the comparisons, then the
+            # reset mode (contract.reset_membrane) and the spike level pick one.
+            saturated = []
+            for j, value in enumerate(below):
+                candidate = Signal(signed(self.state_bits), name=f"v{j}_{lane}")
+                m.d.comb += candidate.eq(saturate_expr(value, self.state_bits))
+                saturated.append(candidate)
+            after = {contract.ResetMode.SOFT: Array(saturated)[spike],
+                     contract.ResetMode.HARD: Mux(spike != 0, 0, saturated[0])}
             with m.Switch(self.reset):
                 for mode, value in after.items():
                     with m.Case(contract.reset_code(mode)):
-                        m.d.comb += self.next_state[lane].eq(
-                            saturate_expr(value, self.state_bits))
+                        m.d.comb += self.next_state[lane].eq(value)
         return m
 
 
