@@ -184,11 +184,13 @@ class SparseEngine(wiring.Component):
         r_index = Signal(range(self.entries))
         r_zero = Signal()                             # bias-only event: factor 0
         r_chunk = Signal.like(chunk)
-        r_row = Signal.like(weight_rd.addr)
-        # MAC stage registers.
+        # MAC stage registers, the weight and bias rows among them: the memories are read
+        # from the walk stage, so their outputs land in registers before the multiply.
         m_valid, m_first, m_last, m_end = Signal(), Signal(), Signal(), Signal()
         m_factor = Signal(contract.FEATURE_BITS)
         m_chunk = Signal.like(chunk)
+        m_weights = Signal.like(weight_rd.data)
+        m_bias = Signal.like(bias_rd.data)
         acc = Signal(data.ArrayLayout(signed(self.accumulator_bits), lanes))
 
         # A finished chunk needs the output register: hold everything until it is free.
@@ -220,7 +222,7 @@ class SparseEngine(wiring.Component):
             m.d.sync += [
                 r_valid.eq(1), r_index.eq(Mux(empty_layer, 0, index)),
                 r_zero.eq(empty_layer), r_first.eq(next_first), r_last.eq(chunk_done),
-                r_chunk.eq(chunk), r_row.eq(row_base), r_end.eq(chunk_done & final_chunk),
+                r_chunk.eq(chunk), r_end.eq(chunk_done & final_chunk),
                 next_first.eq(chunk_done),
             ]
             with m.If(chunk == 0):
@@ -235,26 +237,30 @@ class SparseEngine(wiring.Component):
         with m.Elif(~stall):
             m.d.sync += r_valid.eq(0)
 
-        # --- read: the factor, the weight row and the bias row of the event ---------------
+        # The walk stage addresses the weight and bias rows of the event it issues; a stall
+        # holds the walk, so the address, and the memories (en low) hold their data.
         m.d.comb += [
-            weight_rd.addr.eq(r_row + r_index),
-            bias_rd.addr.eq(layer.bias_base + r_chunk),
+            weight_rd.addr.eq(row_base + Mux(empty_layer, 0, index)),
+            bias_rd.addr.eq(layer.bias_base + chunk),
         ]
+
+        # --- read: the factor of the event; its rows arrive from the memories ------------
         with m.If(~stall):
             m.d.sync += [
                 m_valid.eq(r_valid), m_first.eq(r_first), m_last.eq(r_last), m_end.eq(r_end),
                 m_chunk.eq(r_chunk), m_factor.eq(Mux(r_zero, 0, Array(factors)[r_index])),
+                m_weights.eq(weight_rd.data), m_bias.eq(bias_rd.data),
             ]
 
         # --- MAC: P lanes, bias on a chunk's first event --------------------------------
         wide = layer.wide
         sums = []
         for lane in range(lanes):
-            w = weight_rd.data[lane]
+            w = m_weights[lane]
             # Shift-and-add over the factor's few bits: a spike of level <= 7 needs no multiplier.
             narrow = sum(Mux(m_factor[bit], w << bit, 0) for bit in range(self.spike_bits))
             product = Mux(wide, w * m_factor, narrow)
-            start_value = Mux(m_first, bias_rd.data[lane], acc[lane])
+            start_value = Mux(m_first, m_bias[lane], acc[lane])
             total = Signal(signed(self.accumulator_bits), name=f"sum_{lane}")
             m.d.comb += total.eq(start_value + product)
             sums.append(total)
