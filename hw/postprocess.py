@@ -5,8 +5,9 @@ Golden twin: :class:`pymodel.golden.postprocess.PostProcessorModel` (``residual_
 (both simulators) and, inside the whole core, ``tests/test_core.py``. Its datapaths,
 the two halves of the residual update (:class:`hw.residual.Rescale`,
 :class:`hw.residual.ResidualAdd`) and the two halves of the neuron step
-(:class:`hw.neuron.NeuronIntegrate`, :class:`hw.neuron.NeuronFire`), are the ones the
-standalone neuron array uses too, there without the register between the halves.
+(:class:`hw.neuron.NeuronIntegrate`, :class:`hw.neuron.NeuronFire`); the standalone
+neuron array uses the same neuron halves through :class:`hw.neuron.NeuronUpdate`, without
+the register between them.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["Clip", "Dataset", "DatasetError", "SPLITS", "ALL", "AUDIO_SUFFIXES", "read_fsdd",
+__all__ = ["Clip", "Dataset", "DatasetError", "SPLITS", "ALL", "AUDIO_SUFFIXES",
+           "FSDD_RECORDINGS", "fsdd_recordings", "speaker_names", "read_fsdd",
            "read_speech_commands", "read_label_folders", "open_dataset", "default_fsdd",
            "relabel", "FSDD_CLASSES"]
 
@@ -31,6 +32,8 @@ SPLITS = ("train", "validation", "test")
 ALL = "all"
 FSDD_CLASSES = tuple(str(digit) for digit in range(10))
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+#: The folder of the FSDD repository that holds the clips.
+FSDD_RECORDINGS = "recordings"
 _FSDD_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z0-9]+)_(?P<index>\d+)\.wav$")
 
 
@@ -102,6 +105,17 @@ def spread(clips: Sequence[Clip], count: int) -> list[Clip]:
     return [clip for _, clip in keyed[:count]]
 
 
+def fsdd_recordings(root: Path) -> Path:
+    """The folder of an FSDD's clips: ``root/recordings`` when there is one, else ``root``."""
+    inner = Path(root) / FSDD_RECORDINGS
+    return inner if inner.is_dir() else Path(root)
+
+
+def speaker_names(text: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``: a command line's list of speakers."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _require_folder(root: Path) -> Path:
     root = Path(root)
     if not root.exists():
@@ -114,7 +128,7 @@ def _require_folder(root: Path) -> Path:
 def read_fsdd(root: str | Path, *, test_indices: range = range(0, 5)) -> Dataset:
     """Read an FSDD folder (the clips, or a folder holding ``recordings/``)."""
     root = _require_folder(Path(root))
-    folder = root / "recordings" if (root / "recordings").is_dir() else root
+    folder = fsdd_recordings(root)
     clips, skipped = [], []
     for path in sorted(folder.glob("*.wav")):
         match = _FSDD_NAME.match(path.name)
@@ -172,7 +186,7 @@ def _audio_files(folder: Path) -> list[Path]:
 
 def _label_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] not in "._"
-                  and p.name != "recordings" and _audio_files(p))
+                  and p.name != FSDD_RECORDINGS and _audio_files(p))
 
 
 def read_label_folders(root: str | Path) -> Dataset:
@@ -193,7 +207,7 @@ def open_dataset(root: str | Path) -> Dataset:
     root = _require_folder(Path(root))
     if (root / "testing_list.txt").exists() or (root / "validation_list.txt").exists():
         return read_speech_commands(root)
-    folder = root / "recordings" if (root / "recordings").is_dir() else root
+    folder = fsdd_recordings(root)
     if any(_FSDD_NAME.match(path.name) for path in folder.glob("*.wav")) \
             or not _label_folders(root):
         return read_fsdd(root)

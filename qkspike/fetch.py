@@ -29,6 +29,8 @@ from typing import Optional
 
 from tqdm import tqdm
 
+from qkspike.pymodel.datasets import FSDD_RECORDINGS
+
 __all__ = ["FSDD_REPOSITORY", "FSDD_COMMIT", "FSDD_URL", "FetchError", "FetchResult",
            "fsdd_checksums", "fetch_fsdd"]
 
@@ -118,7 +120,7 @@ def fetch_fsdd(dest: Path, *, base_url: str = FSDD_URL, jobs: int = 8, timeout: 
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     sums = fsdd_checksums()
-    folder = Path(dest) / "recordings"
+    folder = Path(dest) / FSDD_RECORDINGS
     folder.mkdir(parents=True, exist_ok=True)
     (Path(dest) / "README.md").write_text(_README)
     for stale in folder.glob("*.part"):

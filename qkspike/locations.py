@@ -17,6 +17,8 @@ from typing import Optional
 
 import platformdirs
 
+from qkspike.pymodel.datasets import fsdd_recordings
+
 __all__ = ["DATA_ENV", "BUILD_DIR_ENV", "DataNotFound", "DataLocation", "fsdd_location",
            "user_data_dir", "build_cache_dir", "checkout_root"]
 
@@ -62,7 +64,7 @@ def checkout_root() -> Optional[Path]:
 
 
 def _has_recordings(folder: Path) -> bool:
-    clips = folder / "recordings" if (folder / "recordings").is_dir() else folder
+    clips = fsdd_recordings(folder)
     return clips.is_dir() and any(clips.glob("*.wav"))
 
 

@@ -10,10 +10,8 @@ from .options import add_model, add_progress
 
 __all__ = ["add_common", "load_clips", "open_data"]
 
-_SPLITS = ("train", "validation", "test", "all")
-
-
 def add_common(parser) -> None:
+    from qkspike.pymodel.datasets import ALL, SPLITS
     add_model(parser)
     parser.add_argument("--data", type=Path, default=None,
                         help="data folder: FSDD (digit_speaker_index.wav, or a folder holding "
@@ -21,7 +19,7 @@ def add_common(parser) -> None:
                              "lists) or {label}/*.wav folders; default: $QKSPIKE_DATA, else "
                              "../shared/data/fsdd beside the checkout, else the FSDD that "
                              "`qkspike data fetch fsdd` downloads")
-    parser.add_argument("--split", choices=_SPLITS, default="test",
+    parser.add_argument("--split", choices=SPLITS + (ALL,), default="test",
                         help="which clips: FSDD's official test split is index 0-4; 'all' "
                              "counts every clip whatever its name (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None,
@@ -38,9 +36,10 @@ def add_holdout(parser) -> None:
 
 def split_by_speaker(dataset, holdout: str | None):
     """``dataset``, re-split so that the ``--holdout-speakers`` are the test split."""
+    from qkspike.pymodel.datasets import speaker_names
     if holdout is None:
         return dataset
-    names = [name.strip() for name in holdout.split(",") if name.strip()]
+    names = speaker_names(holdout)
     if not names:
         raise UsageError("--holdout-speakers needs at least one speaker name")
     return dataset.hold_out(names)

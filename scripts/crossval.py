@@ -46,11 +46,9 @@ def run(args) -> int:
     dataset, location = open_data(args.data)
     speakers = None
     if args.speakers:
-        speakers = [name.strip() for name in args.speakers.split(",") if name.strip()]
-        unknown = sorted(set(speakers) - set(dataset.speakers))
-        if unknown:
-            raise UsageError(f"no speaker(s) {', '.join(unknown)} in {location.path}; the "
-                             f"speakers are {', '.join(dataset.speakers)}")
+        from qkspike.pymodel.datasets import speaker_names
+        speakers = speaker_names(args.speakers)
+        dataset.hold_out(speakers)          # names every unknown speaker, before any training
     print(f"data: {location.describe()}, speakers {', '.join(dataset.speakers)}")
     config = replace(TrainConfig(), seed=args.seed, float_epochs=args.float_epochs,
                      qat_epochs=args.qat_epochs, threads=args.threads)
