@@ -44,8 +44,9 @@ FIELDS: dict[str, tuple[Callable[[dict, dict], ShapeCastable], Callable[[Descrip
     "c_in": (lambda s, w: _count(s["walk_entries"]), lambda d: d.c_in),
     "chunks": (lambda s, w: _count(s["max_chunks"]), lambda d: d.chunks),
     "weight_base": (lambda s, w: _index(s["weight_rows"]), lambda d: d.weight_base),
+    "row_stride": (lambda s, w: _count(1 << max(0, (s["walk_entries"] - 1).bit_length())),
+                   lambda d: d.row_stride),
     "bias_base": (lambda s, w: _index(s["bias_rows"]), lambda d: d.bias_base),
-    "wide": (lambda s, w: unsigned(1), lambda d: int(d.wide_factors)),
     "post": (lambda s, w: unsigned(2), lambda d: int(d.post)),
     "shift": (lambda s, w: _count(contract.MAX_RESCALE_SHIFT), lambda d: d.shift),
     "neuron_base": (lambda s, w: _index(s["neuron_rows"]), lambda d: d.neuron_base),
@@ -60,7 +61,7 @@ FIELDS: dict[str, tuple[Callable[[dict, dict], ShapeCastable], Callable[[Descrip
 }
 
 #: What the sparse engine samples at ``start``.
-ENGINE_FIELDS = ("c_in", "chunks", "weight_base", "bias_base", "wide")
+ENGINE_FIELDS = ("c_in", "chunks", "weight_base", "row_stride", "bias_base")
 #: What the post-processor reads while a layer's chunks arrive.
 POST_FIELDS = ("post", "shift", "neuron_base", "levels", "leak_enable", "leak_shift",
                "reset", "c_out")

@@ -20,6 +20,11 @@ __all__ = ["SpikeCounts", "LogitsOutput", "logit_layout"]
 class SpikeCounts(wiring.Component):
     """Per channel, the head neuron's spikes summed over the utterance, saturating at 255.
 
+    The add is registered as it arrives (``add``, ``chunk`` and ``spikes`` come straight
+    from the neuron's fire stage, a carry chain already) and applied one cycle later; the
+    ``counts`` output forwards that pending add over the stored counts, so what a reader
+    sees is the same as if the add had been stored at once.
+
     Parameters
     ----------
     channels : int
@@ -39,7 +44,8 @@ class SpikeCounts(wiring.Component):
 
     Latency
     -------
-    1 cycle: ``counts`` shows an ``add`` on the next cycle.
+    1 cycle: ``counts`` shows an ``add`` on the next cycle (from the pending-add register
+    through one 8-bit saturating adder; the stored counts follow a cycle later).
     """
 
     latency = 1
@@ -62,13 +68,22 @@ class SpikeCounts(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        pending = Signal()
+        pending_chunk = Signal.like(self.chunk)
+        pending_spikes = Signal.like(self.spikes)
+        m.d.sync += [pending.eq(self.add & ~self.clear), pending_chunk.eq(self.chunk),
+                     pending_spikes.eq(self.spikes)]
+        stored = Signal.like(self.counts)
         for channel in range(self.channels):
-            count = self.counts[channel]
-            total = count + self.spikes[channel % self.lanes]
-            with m.If(self.clear):
-                m.d.sync += count.eq(0)
-            with m.Elif(self.add & (self.chunk == channel // self.lanes)):
-                m.d.sync += count.eq(Mux(total > contract.COUNT_MAX, contract.COUNT_MAX, total))
+            count = stored[channel]
+            total = count + pending_spikes[channel % self.lanes]
+            saturated = Mux(total > contract.COUNT_MAX, contract.COUNT_MAX, total)
+            hit = pending & (pending_chunk == channel // self.lanes)
+            m.d.comb += self.counts[channel].eq(Mux(hit, saturated, count))
+        with m.If(self.clear):
+            m.d.sync += stored.eq(0)
+        with m.Else():
+            m.d.sync += stored.eq(self.counts)
         return m
 
 

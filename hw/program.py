@@ -7,9 +7,12 @@ per utterance, after the last frame.
 
 Memory layouts, all in rows of ``P`` lanes:
 
-* weights: layer ``l`` at ``weight_base``, chunk-major: row ``weight_base + g * C_in + i``
-  holds ``W[i, g*P : (g+1)*P]`` (zero past ``C_out``), so a chunk's walk reads consecutive
-  input rows and the row address is a running base plus the input index;
+* weights: layer ``l`` at ``weight_base``, chunk-major in blocks of ``row_stride`` rows
+  (``C_in`` rounded up to a power of two): row ``weight_base + g * row_stride + i`` holds
+  ``W[i, g*P : (g+1)*P]`` (zero past ``C_out`` and past ``C_in``). ``weight_base`` is a
+  multiple of ``row_stride``, so a block's base has zeros where the input index goes and
+  the walk addresses a row as ``base | index``: no adder between its priority encoder and
+  the memory (the critical path of the core until it went);
 * biases: row ``bias_base + g``;
 * neuron state and thresholds: population at ``neuron_base``, row ``neuron_base + g``.
 """
@@ -36,6 +39,23 @@ class FitError(ValueError):
     """The model does not fit the core's memories or widths; the message says what."""
 
 
+def row_stride(c_in: int) -> int:
+    """Rows of one chunk's block of a layer's weights: ``C_in`` rounded up to a power of 2."""
+    return 1 << max(0, (c_in - 1).bit_length())
+
+
+def weight_layout(shapes: list[tuple[int, int]], lanes: int) -> tuple[list[int], int]:
+    """Each layer's ``weight_base`` (aligned to its :func:`row_stride`) and the rows of the
+    whole weight memory, for layers of shape ``(C_in, C_out)`` in program order."""
+    bases, row = [], 0
+    for c_in, c_out in shapes:
+        stride = row_stride(c_in)
+        row = -(-row // stride) * stride
+        bases.append(row)
+        row += contract.lane_chunks(c_out, lanes) * stride
+    return bases, row
+
+
 def check_design_size(model: IntegerModel, lanes: int) -> None:
     """Raise :class:`FitError` before any work when ``model`` at ``lanes`` exceeds the
     largest supported part: weight memory against its block RAM, and the registers that
@@ -44,8 +64,8 @@ def check_design_size(model: IntegerModel, lanes: int) -> None:
     # The largest part of pymodel.targets bounds what the generator builds: a model past it
     # fits no supported FPGA, and elaborating it would take minutes and gigabytes first.
     part = largest_part()
-    weight_bits = sum(c_in * contract.lane_chunks(c_out, lanes) * lanes * contract.WEIGHT_BITS
-                      for c_in, c_out in (layer_shape(cfg, name) for name in model.layers))
+    _, rows = weight_layout([layer_shape(cfg, name) for name in model.layers], lanes)
+    weight_bits = rows * lanes * contract.WEIGHT_BITS
     capacity = part.bram36 * BRAM36_BITS
     if weight_bits > capacity:
         raise FitError(f"the model needs {weight_bits:,} bits of weight memory "
@@ -87,8 +107,8 @@ class Descriptor:
     c_out: int
     chunks: int
     weight_base: int
+    row_stride: int             # rows per chunk: C_in rounded up to a power of two
     bias_base: int
-    wide_factors: bool          # 8-bit factors (features, counts): multiplier path
     post: Post
     shift: int = 0
     neuron_base: int = 0
@@ -142,12 +162,14 @@ class Program:
 
 
 def weight_rows_for(matrix: np.ndarray, lanes: int) -> np.ndarray:
-    """(C_in, C_out) -> chunk-major rows of ``lanes``: (chunks * C_in, lanes), zero padded."""
+    """(C_in, C_out) -> chunk-major rows of ``lanes``: (chunks * row_stride, lanes), zero
+    padded past ``C_out`` and past ``C_in`` within each chunk's block."""
     c_in, c_out = matrix.shape
-    chunks = contract.lane_chunks(c_out, lanes)
-    padded = np.zeros((c_in, chunks * lanes), dtype=np.int64)
-    padded[:, :c_out] = matrix
-    return padded.reshape(c_in, chunks, lanes).transpose(1, 0, 2).reshape(chunks * c_in, lanes)
+    chunks, stride = contract.lane_chunks(c_out, lanes), row_stride(c_in)
+    padded = np.zeros((stride, chunks * lanes), dtype=np.int64)
+    padded[:c_in, :c_out] = matrix
+    return padded.reshape(stride, chunks, lanes).transpose(1, 0, 2).reshape(chunks * stride,
+                                                                            lanes)
 
 
 def compile_program(model: IntegerModel, lanes: int, *,
@@ -182,14 +204,17 @@ def compile_program(model: IntegerModel, lanes: int, *,
         name, c_in, c_out, group = lay.name, lay.c_in, lay.c_out, lay.output_group
         layer = model.layers[name]
         rows = weight_rows_for(layer.weight, lanes)
-        chunks = rows.shape[0] // c_in
+        stride = row_stride(c_in)
+        chunks = rows.shape[0] // stride
+        aligned = -(-weight_base // stride) * stride
+        if aligned > weight_base:        # zero rows up to the layer's aligned base
+            weights.append(np.zeros((aligned - weight_base, lanes), dtype=np.int64))
+            weight_base = aligned
         weights.append(rows)
         biases.append(contract.split_into_lanes(layer.bias, lanes))
         fields = dict(name=name, source=Source[lay.source.name], c_in=c_in, c_out=c_out,
-                      chunks=chunks, weight_base=weight_base, bias_base=bias_base,
-                      # features and counts are 8-bit factors: the multiplier path
-                      wide_factors=lay.source in (topology.Source.FEATURES,
-                                                  topology.Source.COUNTS),
+                      chunks=chunks, weight_base=weight_base, row_stride=stride,
+                      bias_base=bias_base,
                       post=Post[lay.post.name], shift=layer.shift or 0, theta_attn=theta_attn)
         if group is not None:
             params = model.neuron_params(group)

@@ -1,4 +1,4 @@
-"""Q-K token attention (QKFormer): a per-head mask from Q, applied to K. Combinational.
+"""Q-K token attention (QKFormer): a per-head mask from Q, applied to K.
 
 Golden twin: :mod:`pymodel.golden.qk_attention`. Tests: ``tests/test_qk_attention.py``.
 """
@@ -31,6 +31,12 @@ class QKAttention(wiring.Component):
         ``H``; head ``h`` owns channels ``h*C/H .. (h+1)*C/H - 1``.
     spike_bits : int
         Width of a spike.
+    registered : bool
+        Register the head mask (default: combinational). The head sums and comparisons
+        then sit between two registers of their own, off the path from the spike buffer
+        into the sparse engine's snapshot; the caller must sample ``k_masked`` no earlier
+        than two cycles after the last change of ``q`` (the core does: Q is written in
+        an earlier chunk than the last of K, see :class:`hw.core.Core`).
 
     Members
     -------
@@ -42,12 +48,12 @@ class QKAttention(wiring.Component):
 
     Latency
     -------
-    0 cycles (combinational).
+    0 cycles (combinational); with ``registered``, ``mask`` follows ``q`` one cycle later
+    and ``k_masked`` follows ``k`` at once.
     """
 
-    latency = 0
-
-    def __init__(self, *, channels: int, heads: int, spike_bits: int):
+    def __init__(self, *, channels: int, heads: int, spike_bits: int,
+                 registered: bool = False):
         check_int(self, "channels", channels, 1)
         check_int(self, "heads", heads, 1)
         check_int(self, "spike_bits", spike_bits, 1, contract.spike_bits(contract.MAX_LEVELS))
@@ -57,6 +63,9 @@ class QKAttention(wiring.Component):
         self.heads = heads
         self.head_dim = channels // heads
         self.spike_bits = spike_bits
+        self.registered = bool(registered)
+        #: cycles from ``q`` to ``mask``
+        self.latency = 1 if registered else 0
         #: the largest possible head sum, and so the widest useful threshold
         self.sum_max = self.head_dim * ((1 << spike_bits) - 1)
         spikes = data.ArrayLayout(unsigned(spike_bits), channels)
@@ -73,7 +82,8 @@ class QKAttention(wiring.Component):
             channels = range(head * self.head_dim, (head + 1) * self.head_dim)
             total = Signal(range(self.sum_max + 1), name=f"head_sum_{head}")
             m.d.comb += total.eq(sum(self.q[c] for c in channels))
-            m.d.comb += self.mask[head].eq(total >= self.theta)
+            domain = m.d.sync if self.registered else m.d.comb
+            domain += self.mask[head].eq(total >= self.theta)
             for c in channels:
                 m.d.comb += self.k_masked[c].eq(Mux(self.mask[head], self.k[c], 0))
         return m

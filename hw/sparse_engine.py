@@ -8,7 +8,7 @@ Golden twin: :mod:`pymodel.golden.sparse_engine`. Tests: ``tests/test_sparse_eng
 from __future__ import annotations
 
 import numpy as np
-from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,26 +20,58 @@ from .descriptor import ENGINE_FIELDS, layout_for
 __all__ = ["SparseEngine", "lowest_set_bit", "layer_layout", "result_layout"]
 
 
-def lowest_set_bit(m: Module, bits, name: str = "lsb"):
-    """Index of the lowest set bit of ``bits`` and whether any is set: a log-depth tree."""
+def lowest_set_bit(m: Module, bits, name: str = "lsb", values=None):
+    """Index of the lowest set bit of ``bits`` and whether any is set: a log-depth tree.
+
+    With ``values`` (one per bit, all of one width), the tree also carries the value of the
+    winning bit beside its index, through the same muxes: the value is ready as early as
+    the index, with no index-addressed multiplexer after it. Returns ``(index, any)``, or
+    ``(index, any, value)`` with ``values``."""
+    carry = values is not None
+    nodes = [(bits[i], Const(0, 1), values[i] if carry else None) for i in range(len(bits))]
+    level = 0
+    while len(nodes) > 1:
+        merged = []
+        for pair in range(0, len(nodes), 2):
+            if pair + 1 == len(nodes):
+                left_any, left_index, left_value = nodes[pair]
+                merged.append((left_any, left_index.as_unsigned(), left_value))
+                continue
+            (left_any, left_index, left_value), (right_any, right_index, right_value) = \
+                nodes[pair], nodes[pair + 1]
+            width = level + 1
+            index = Signal(width, name=f"{name}_l{level}_{pair // 2}")
+            # The left half holds the lower indices: it wins when it has a set bit.
+            m.d.comb += index.eq(Mux(left_any, left_index, right_index | (1 << level)))
+            value = None
+            if carry:
+                value = Signal.like(left_value, name=f"{name}_v{level}_{pair // 2}")
+                m.d.comb += value.eq(Mux(left_any, left_value, right_value))
+            merged.append((left_any | right_any, index, value))
+        nodes = merged
+        level += 1
+    index, any_set, value = nodes[0][1], nodes[0][0], nodes[0][2]
+    return (index, any_set, value) if carry else (index, any_set)
+
+
+def at_most_one_set(m: Module, bits, name: str = "single"):
+    """Whether ``bits`` has at most one bit set: a log-depth tree of (any, several) pairs,
+    without the carry chain of ``bits & (bits - 1) == 0``."""
     nodes = [(bits[i], Const(0, 1)) for i in range(len(bits))]
     level = 0
     while len(nodes) > 1:
         merged = []
         for pair in range(0, len(nodes), 2):
             if pair + 1 == len(nodes):
-                left_any, left_index = nodes[pair]
-                merged.append((left_any, left_index.as_unsigned()))
+                merged.append(nodes[pair])
                 continue
-            (left_any, left_index), (right_any, right_index) = nodes[pair], nodes[pair + 1]
-            width = level + 1
-            index = Signal(width, name=f"{name}_l{level}_{pair // 2}")
-            # The left half holds the lower indices: it wins when it has a set bit.
-            m.d.comb += index.eq(Mux(left_any, left_index, right_index | (1 << level)))
-            merged.append((left_any | right_any, index))
+            (left_any, left_many), (right_any, right_many) = nodes[pair], nodes[pair + 1]
+            many = Signal(name=f"{name}_l{level}_{pair // 2}")
+            m.d.comb += many.eq(left_many | right_many | (left_any & right_any))
+            merged.append((left_any | right_any, many))
         nodes = merged
         level += 1
-    return nodes[0][1], nodes[0][0]
+    return ~nodes[0][1]
 
 
 def layer_layout(*, entries: int, weight_rows: int, bias_rows: int,
@@ -66,9 +98,10 @@ class SparseEngine(wiring.Component):
     walks the chunks of ``P`` outputs in order; within a chunk a priority encoder visits
     the non-zero inputs from the lowest index up, and for each one all ``P`` lanes add
     ``a_i * W[i, chunk]`` (one weight row) to their accumulators, which start from the bias.
-    A chunk whose inputs are all zero costs one cycle (its bias). Factors are spike levels
-    (shift-and-add of the low ``spike_bits`` bits, no multiplier) or, in ``wide`` mode, 8-bit
-    features and counts (one multiplier per lane, a DSP48 on Artix-7).
+    A chunk whose inputs are all zero costs one cycle (its bias). Every factor, a spike
+    level or an 8-bit feature or count, takes one multiplier per lane (a DSP48 on Artix-7, a
+    MULT18X18D on ECP5): the DSP is there for the features anyway, and one product path is
+    faster than a mux between two.
 
     Parameters
     ----------
@@ -82,7 +115,8 @@ class SparseEngine(wiring.Component):
         Signed widths; the accumulator must hold every layer's exact range
         (``contract.accumulator_bits``).
     weight_rows : array (rows, P) of int8
-        The weight memory's contents, chunk-major (see :mod:`hw.program`).
+        The weight memory's contents, chunk-major in power-of-two blocks (see
+        :mod:`hw.program`).
     bias_rows : array (rows, P) of int
         The bias memory's contents.
     max_chunks : int
@@ -93,7 +127,9 @@ class SparseEngine(wiring.Component):
     start : In(1)
         Begin a layer; only while ``busy`` is low.
     layer : In(layer_layout)
-        ``c_in``, ``chunks``, ``weight_base``, ``bias_base``, ``wide``; sampled at ``start``.
+        ``c_in``, ``chunks``, ``weight_base``, ``row_stride``, ``bias_base``;
+        sampled at ``start``. ``weight_base`` must be a multiple of ``row_stride``, a power of
+        two at least ``c_in`` (the layout of :mod:`hw.program`).
     vector : In(ArrayLayout(unsigned(8), entries))
         The input factors; sampled at ``start``.
     o : Out(stream.Signature(result_layout))
@@ -177,15 +213,16 @@ class SparseEngine(wiring.Component):
         # Walk stage: which input and chunk is next.
         walking = Signal()
         chunk = Signal.like(self.o.payload.chunk)
-        row_base = Signal.like(weight_rd.addr)       # weight_base + chunk * c_in
+        row_base = Signal.like(weight_rd.addr)       # weight_base + chunk * row_stride
+        next_row_base = Signal.like(weight_rd.addr)  # row_base + row_stride, ready beforehand
         remaining = Signal(self.entries)
-        # Read stage registers: one event (input index, chunk) on its way to the MAC.
+        # Read stage registers: one event (its factor, chunk) on its way to the MAC.
         r_valid, r_first, r_last, r_end = Signal(), Signal(), Signal(), Signal()
-        r_index = Signal(range(self.entries))
-        r_zero = Signal()                             # bias-only event: factor 0
+        r_factor = Signal(contract.FEATURE_BITS)      # 0 for a bias-only event
         r_chunk = Signal.like(chunk)
         # MAC stage registers, the weight and bias rows among them: the memories are read
-        # from the walk stage, so their outputs land in registers before the multiply.
+        # from the walk stage, so their outputs (after the memory's bank multiplexer) land
+        # in registers before the multiply.
         m_valid, m_first, m_last, m_end = Signal(), Signal(), Signal(), Signal()
         m_factor = Signal(contract.FEATURE_BITS)
         m_chunk = Signal.like(chunk)
@@ -202,11 +239,18 @@ class SparseEngine(wiring.Component):
             m.d.sync += self.o.valid.eq(0)
 
         # --- walk: a priority encoder picks the lowest remaining non-zero input ----------
-        index, _ = lowest_set_bit(m, remaining, "walk")
+        # It carries the input's factor along, so the read stage starts with it.
+        index, any_left, factor = lowest_set_bit(
+            m, remaining, "walk", values=[factors[i] for i in range(self.entries)])
         without = Signal(self.entries)
         m.d.comb += without.eq(remaining & (remaining - 1))   # clears the lowest set bit
-        empty_layer = mask == 0
-        chunk_done = Mux(empty_layer, 1, without == 0)
+        # While walking, `remaining` is empty only in a layer whose input is all zero (a
+        # chunk reloads the mask as it ends): its one event per chunk is bias only. Using
+        # the encoder's own `any` for this, not `mask == 0`, keeps a second 128-input tree
+        # from another register off the path into the memory address.
+        # The chunk ends when this event takes the last set bit (or there is none): decided
+        # by a tree beside the carry chain that computes `without`, not after it.
+        chunk_done = at_most_one_set(m, remaining, "walk_single")
         final_chunk = chunk == layer.chunks - 1
         next_first = Signal()   # the next event starts a chunk (its accumulators load the bias)
         with m.If(self.start & ~self.busy):
@@ -217,19 +261,21 @@ class SparseEngine(wiring.Component):
                 factors.eq(self.vector), mask.eq(nonzero), remaining.eq(nonzero),
                 layer.eq(self.layer), walking.eq(1), chunk.eq(0), next_first.eq(1),
                 row_base.eq(self.layer.weight_base), self.events.eq(0),
+                next_row_base.eq(self.layer.weight_base + self.layer.row_stride),
             ]
         with m.Elif(walking & ~stall):
             m.d.sync += [
-                r_valid.eq(1), r_index.eq(Mux(empty_layer, 0, index)),
-                r_zero.eq(empty_layer), r_first.eq(next_first), r_last.eq(chunk_done),
+                r_valid.eq(1), r_factor.eq(Mux(any_left, factor, 0)),
+                r_first.eq(next_first), r_last.eq(chunk_done),
                 r_chunk.eq(chunk), r_end.eq(chunk_done & final_chunk),
                 next_first.eq(chunk_done),
             ]
             with m.If(chunk == 0):
-                m.d.sync += self.events.eq(self.events + ~empty_layer)
+                m.d.sync += self.events.eq(self.events + any_left)
             with m.If(chunk_done):
                 m.d.sync += [remaining.eq(mask), chunk.eq(chunk + 1),
-                             row_base.eq(row_base + layer.c_in)]
+                             row_base.eq(next_row_base),
+                             next_row_base.eq(next_row_base + layer.row_stride)]
                 with m.If(final_chunk):
                     m.d.sync += walking.eq(0)
             with m.Else():
@@ -240,29 +286,29 @@ class SparseEngine(wiring.Component):
         # The walk stage addresses the weight and bias rows of the event it issues; a stall
         # holds the walk, so the address, and the memories (en low) hold their data.
         m.d.comb += [
-            weight_rd.addr.eq(row_base + Mux(empty_layer, 0, index)),
+            # A block's base is a multiple of its power-of-two stride (hw/program.py), so
+            # OR places the index in the base's zero low bits: no carry chain here.
+            weight_rd.addr.eq(row_base | Mux(any_left, index, 0)),
             bias_rd.addr.eq(layer.bias_base + chunk),
         ]
 
-        # --- read: the factor of the event; its rows arrive from the memories ------------
+        # --- read: the rows arrive from the memories ------------------------------------
         with m.If(~stall):
             m.d.sync += [
                 m_valid.eq(r_valid), m_first.eq(r_first), m_last.eq(r_last), m_end.eq(r_end),
-                m_chunk.eq(r_chunk), m_factor.eq(Mux(r_zero, 0, Array(factors)[r_index])),
+                m_chunk.eq(r_chunk), m_factor.eq(r_factor),
                 m_weights.eq(weight_rd.data), m_bias.eq(bias_rd.data),
             ]
 
         # --- MAC: P lanes, bias on a chunk's first event --------------------------------
-        wide = layer.wide
+        # One multiplier per lane (a DSP) for every factor, spike levels and 8-bit features
+        # and counts alike: the DSP is there for the features anyway, and no mux between two
+        # product paths sits before the accumulator's adder.
         sums = []
         for lane in range(lanes):
-            w = m_weights[lane]
-            # Shift-and-add over the factor's few bits: a spike of level <= 7 needs no multiplier.
-            narrow = sum(Mux(m_factor[bit], w << bit, 0) for bit in range(self.spike_bits))
-            product = Mux(wide, w * m_factor, narrow)
             start_value = Mux(m_first, m_bias[lane], acc[lane])
             total = Signal(signed(self.accumulator_bits), name=f"sum_{lane}")
-            m.d.comb += total.eq(start_value + product)
+            m.d.comb += total.eq(start_value + m_weights[lane] * m_factor)
             sums.append(total)
         with m.If(m_valid & ~stall):
             m.d.sync += [acc[lane].eq(sums[lane]) for lane in range(lanes)]

@@ -29,6 +29,15 @@ def cases(seed=0):
     return out
 
 
+def check_against_golden(ctx, dut, q, k, theta, problems):
+    """Compare the block's mask and masked K now with the golden ones of ``q, k, theta``."""
+    mask, k_masked = token_attention(q, k, HEADS, theta)
+    got = ([int(ctx.get(dut.mask) >> h & 1) for h in range(HEADS)],
+           pysim.to_python(ctx.get(dut.k_masked)))
+    if got != (mask.tolist(), k_masked.tolist()):
+        problems.append((q.tolist(), theta, got))
+
+
 def test_attention_pysim_matches_golden():
     dut = QKAttention(channels=CHANNELS, heads=HEADS, spike_bits=SPIKE_BITS)
     problems = []
@@ -39,11 +48,28 @@ def test_attention_pysim_matches_golden():
             ctx.set(dut.k, k.tolist())
             ctx.set(dut.theta, theta)
             await ctx.delay(1e-9)
-            mask, k_masked = token_attention(q, k, HEADS, theta)
-            got = ([int(ctx.get(dut.mask) >> h & 1) for h in range(HEADS)],
-                   pysim.to_python(ctx.get(dut.k_masked)))
-            if got != (mask.tolist(), k_masked.tolist()):
-                problems.append((q.tolist(), theta, got))
+            check_against_golden(ctx, dut, q, k, theta, problems)
+
+    pysim.simulate(dut, testbench)
+    assert not problems, problems[0]
+
+
+def test_the_registered_mask_follows_q_a_cycle_later():
+    """With ``registered``, the mask (and so ``k_masked``) is the golden one of the Q held
+    one cycle earlier: what the core relies on when it snapshots K two cycles after Q."""
+    dut = QKAttention(channels=CHANNELS, heads=HEADS, spike_bits=SPIKE_BITS, registered=True)
+    problems = []
+    vectors = cases(2)
+
+    async def testbench(ctx):
+        for (q, _, theta), (_, k, _) in zip(vectors, vectors[1:]):
+            ctx.set(dut.q, q.tolist())
+            ctx.set(dut.theta, theta)
+            await ctx.tick()
+            ctx.set(dut.q, [0] * CHANNELS)        # Q moves on: the mask must not follow yet
+            ctx.set(dut.k, k.tolist())
+            await ctx.delay(1e-9)
+            check_against_golden(ctx, dut, q, k, theta, problems)
 
     pysim.simulate(dut, testbench)
     assert not problems, problems[0]

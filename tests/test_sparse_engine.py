@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from qkspike.hw.program import weight_rows_for
+from qkspike.hw.program import row_stride, weight_rows_for
 from qkspike.hw.sparse_engine import SparseEngine
 from qkspike.pymodel.golden import contract
 from qkspike.pymodel.golden.sparse_engine import chunk_results, walk_cycles
@@ -24,9 +24,13 @@ def make_layers(lanes, seed=0):
         weights = rng.integers(-127, 128, size=(c_in, c_out))
         bias = rng.integers(-3000, 3000, size=c_out)
         rows, biases = weight_rows_for(weights, lanes), contract.split_into_lanes(bias, lanes)
+        stride = row_stride(c_in)
+        gap = -weight_base % stride            # blocks start at a multiple of their stride
+        weight_rows.append(np.zeros((gap, lanes), dtype=np.int64))
+        weight_base += gap
         layers.append({"c_in": c_in, "c_out": c_out, "wide": wide, "weights": weights,
-                       "bias": bias, "weight_base": weight_base, "bias_base": bias_base,
-                       "chunks": len(biases)})
+                       "bias": bias, "weight_base": weight_base, "row_stride": stride,
+                       "bias_base": bias_base, "chunks": len(biases)})
         weight_rows.append(rows)
         bias_rows.append(biases)
         weight_base += len(rows)
@@ -70,7 +74,7 @@ def make_jobs(lanes, layers, seed):
             factors = vector[:layer["c_in"]]
             jobs.append({
                 "layer": {k: int(layer[k]) for k in ("c_in", "chunks", "weight_base",
-                                                      "bias_base", "wide")},
+                                                      "row_stride", "bias_base")},
                 "vector": vector.tolist(),
                 "expected": chunk_results(factors, layer["weights"], layer["bias"], lanes),
                 "events": int(np.count_nonzero(factors)),
