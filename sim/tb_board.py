@@ -1,14 +1,18 @@
 """cocotb testbench: the board top through its UART pins, with the host's protocol code.
 
 Job: ``divisor``, ``classes``, ``clips`` (flat feature bytes), ``corrupt`` (a list of raw
-byte strings, hex, to send before the clips: bad checksums, truncated frames, junk).
+byte strings, hex, to send before the clips: bad checksums, truncated frames, junk), and
+``pins``: the top's port names for the clock, reset (``None``: the board's power-on reset),
+UART lines and LEDs (one port of four bits, or one per LED, active-low where
+``leds_inverted``), and the clock period ``clock_ns``.
 Records every reply frame; the host side checks them against the golden model.
 """
 
 from __future__ import annotations
 
 import cocotb
-from cocotb.triggers import SimTimeoutError, with_timeout
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge, SimTimeoutError, with_timeout
 
 from qkspike.pymodel.golden.link import Command, FrameParser, frame
 
@@ -22,13 +26,38 @@ async def next_frame(monitor: UARTMonitor, parser: FrameParser, pending: list):
     return pending.pop(0)
 
 
+def read_leds(dut, pins: dict) -> int:
+    """The LEDs as a number, LED 0 in bit 0, 1 = lit."""
+    if len(pins["leds"]) == 1:
+        value = int(getattr(dut, pins["leds"][0]).value)
+        width = 4
+    else:
+        value = sum(int(getattr(dut, name).value) << i for i, name in enumerate(pins["leds"]))
+        width = len(pins["leds"])
+    return value ^ ((1 << width) - 1) if pins["leds_inverted"] else value
+
+
+async def start(dut, pins: dict):
+    """The clock, and the reset where the top has one (a board top resets at power-on)."""
+    if pins["rst"] is not None:
+        await start_clock_and_reset(dut)
+        return getattr(dut, pins["clk"])
+    clock = getattr(dut, pins["clk"])
+    cocotb.start_soon(Clock(clock, pins.get("clock_ns", 10), unit="ns").start())
+    for _ in range(4):
+        await RisingEdge(clock)
+    return clock
+
+
 @cocotb.test()
 async def board_over_uart(dut):
     job = load_job()
     divisor = job["divisor"]
-    await start_clock_and_reset(dut)
-    driver = UARTDriver(dut.rx, dut.clk, divisor)
-    monitor = UARTMonitor(dut.tx, dut.clk, divisor)
+    pins = job["pins"]
+    getattr(dut, pins["rx"]).value = 1
+    clock = await start(dut, pins)
+    driver = UARTDriver(getattr(dut, pins["rx"]), clock, divisor)
+    monitor = UARTMonitor(getattr(dut, pins["tx"]), clock, divisor)
     cocotb.start_soon(monitor.run())
     parser, pending = FrameParser(), []
     # One frame of the longest kind lasts ~10 bits per byte: allow a generous multiple.
@@ -50,7 +79,7 @@ async def board_over_uart(dut):
     for raw in job["corrupt"]:
         # Truncated frames only get their answer after the board's silence timeout.
         replies["corrupt"].append(await request(bytes.fromhex(raw), idle_bits=400))
-        replies["leds"].append(int(dut.leds.value))
+        replies["leds"].append(read_leds(dut, pins))
     replies["ping"] = await request(frame(Command.PING))
     for flat in job["clips"]:
         load = await request(frame(Command.LOAD, bytes(flat)))

@@ -42,15 +42,9 @@ def corrupted_frames(capacity):
     ]
 
 
-@pytest.mark.verilator
-def test_board_uart_end_to_end_on_real_clips(shipped_model):
-    model = shipped_model
-    clips = fsdd_test_clips()[::100]        # 3 clips, 3 speakers
-    data = extract_features(clips, model.frontend, progress=False)
-    capacity = model.config.frames * model.config.n_mels
-    bad = corrupted_frames(capacity)
-    result = run_board(model, data.features, [raw for raw, _ in bad])
-
+def check_replies(model, features, bad, result, lanes: int = 16):
+    """Every reply of a board run: the right error for each bad frame (and its LED), PING's
+    info, and per clip the golden model's logits and class, twice (RUN, then READ)."""
     for (_, error), reply, leds in zip(bad, result["corrupt"], result["leds"]):
         if error is None:
             assert reply["code"] == Reply.INFO
@@ -60,10 +54,10 @@ def test_board_uart_end_to_end_on_real_clips(shipped_model):
 
     info = decode_info(Reply.INFO, result["ping"]["payload"]) if result["ping"]["code"] == \
         Reply.INFO else pytest.fail(f"PING answered {result['ping']}")
-    assert (info.classes, info.frames, info.mels, info.lanes) == (10, 100, 40, 16)
+    assert (info.classes, info.frames, info.mels, info.lanes) == (10, 100, 40, lanes)
 
     classes = len(model.config.classes)
-    for x, replies in zip(data.features, result["clips"]):
+    for x, replies in zip(features, result["clips"]):
         assert replies["load"]["code"] == Reply.ACK
         got = decode_result(replies["run"]["code"], replies["run"]["payload"], classes)
         golden = network.run(model, x, trace=False)
@@ -74,3 +68,27 @@ def test_board_uart_end_to_end_on_real_clips(shipped_model):
         assert again == got
     stats = decode_stats(result["stats"]["code"], result["stats"]["payload"])
     assert len(stats) == info.stats and stats[3] == model.config.steps
+
+
+@pytest.mark.verilator
+def test_board_uart_end_to_end_on_real_clips(shipped_model):
+    model = shipped_model
+    clips = fsdd_test_clips()[::100]        # 3 clips, 3 speakers
+    data = extract_features(clips, model.frontend, progress=False)
+    capacity = model.config.frames * model.config.n_mels
+    bad = corrupted_frames(capacity)
+    result = run_board(model, data.features, [raw for raw, _ in bad])
+    check_replies(model, data.features, bad, result)
+
+
+@pytest.mark.verilator
+def test_ecpix5_board_top_on_its_pins(shipped_model):
+    """The ECPIX-5 bitstream's own netlist (Amaranth's platform output: pin buffers, the
+    power-on reset, active-low RGB LEDs), its UART pins driven at 8 clocks per bit: the same
+    protocol checks on a real clip."""
+    model = shipped_model
+    clips = fsdd_test_clips()[150:151]
+    data = extract_features(clips, model.frontend, progress=False)
+    bad = corrupted_frames(model.config.frames * model.config.n_mels)
+    result = run_board(model, data.features, [raw for raw, _ in bad], board="ecpix5-85")
+    check_replies(model, data.features, bad, result)

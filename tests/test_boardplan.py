@@ -59,10 +59,20 @@ def test_cell_counts_become_resources():
 def test_synthesis_of_a_small_core_reports_resources(tmp_path, small_model_file):
     core = Core(modelfile.load(small_model_file), lanes=4)
     report = synthesize(verilog.convert(core, name="qkspike_core"), "qkspike_core",
-                        PARTS["xc7a35t"], workdir=tmp_path)
+                        PARTS["xc7a35t"], workdir=tmp_path, timing_paths=3)
     assert report["fits"] and report["LUT"] > 100 and report["FF"] > 100
     assert report["DSP"] >= 1                       # the 8-bit factor path
     assert report["logic_levels"] > 0
+    # The timing estimate of the same netlist: three distinct endpoints, slowest first,
+    # each traced from a register, RAM or port and labelled an estimate.
+    estimate = report["timing_estimate"]
+    paths = estimate["paths"]
+    assert "estimate" in estimate["kind"] and len(paths) == 3
+    assert [p["estimated_ns"] for p in paths] == sorted((p["estimated_ns"] for p in paths),
+                                                        reverse=True)
+    assert len({p["end"] for p in paths}) == 3
+    assert all(p["logic_levels"] >= 1 and p["nets"] >= 1 for p in paths)
+    assert 1 < estimate["critical_ns"] < 20
 
 
 def test_synth_says_when_the_model_does_not_fit(small_model_file, capsys, monkeypatch):
@@ -89,3 +99,24 @@ def test_ecpix5_plan_uses_the_open_flow(tmp_path, small_model_file):
         assert port in lpf, port
     info = json.loads((out / "qkspike_board.json").read_text())
     assert info["device"] == "LFE5UM5G-85FBG554-8" and info["toolchain"].startswith("Trellis")
+
+
+def test_timing_places_and_routes_a_small_core_on_an_ecp5(tmp_path, small_model_file):
+    """``qkspike timing`` end to end on the open flow: a post-route Fmax, the critical path
+    of the clock (its delay is the clock period the Fmax stands for), JSON and table."""
+    out = tmp_path / "timing.json"
+    assert main(["timing", "--model", str(small_model_file), "--lanes", "4", "--part",
+                 "LFE5U-25F", "--speed", "6", "--target-mhz", "50", "--json", str(out),
+                 "--workdir", str(tmp_path / "work")]) == 0
+    report = json.loads(out.read_text())
+    assert (report["part"], report["speed"], report["target_mhz"]) == ("LFE5U-25F", 6, 50)
+    assert 10 < report["fmax_mhz"] < 400
+    assert report["timing_met"] == (report["fmax_mhz"] >= 50)
+    register_to_register = [p for p in report["paths"]
+                            if p["from_clock"] == p["to_clock"] != "<async>"]
+    worst = register_to_register[0]
+    assert worst["total_ns"] == pytest.approx(1000 / report["fmax_mhz"], rel=0.05)
+    assert worst["logic_ns"] > 0 and worst["routing_ns"] > 0 and worst["sources"]
+    assert "MULT18X18D" in report["utilisation"]
+    table = out.with_suffix(".md").read_text()
+    assert "post-route timing (place-and-route, measured)" in table and "LFE5U-25F-6" in table

@@ -72,7 +72,7 @@ def test_simulate_writes_json_and_plot(tmp_path, capsys):
 #: Every command that takes --model, with the other arguments it needs to get that far.
 MODEL_COMMANDS = {
     "eval": [], "report": ["--out", "X/report"], "simulate": ["--limit", "1"],
-    "verilog": ["--out", "X/v"], "synth": [], "board": ["--out", "X/plan"],
+    "verilog": ["--out", "X/v"], "synth": [], "board": ["--out", "X/plan"], "timing": [],
     "host": ["--port", "X/tty", "X/clip.wav"],
 }
 
