@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -299,7 +300,7 @@ def estimate_paths(netlist: str | Path | dict, *, top: Optional[str] = None, wor
                 continue
             endpoints.append((bit, cell_name, cell_type, pin, index, setup))
 
-    import sys
+    # The search recurses once per cell of a path; long carry chains go deep.
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 100_000))
     try:
