@@ -114,7 +114,7 @@ def run(args) -> int:
     if args.net_ns is not None and not 0 <= args.net_ns <= 5:
         raise UsageError(f"--net-ns must lie in 0..5 ns, not {args.net_ns}")
     ecp5 = args.part in ECP5_DEVICES
-    speed = args.speed if args.speed is not None else max(ecp5_speeds(args.part))
+    speed = args.speed if args.speed is not None else min(ecp5_speeds(args.part))
     if ecp5 and speed not in ecp5_speeds(args.part):
         raise UsageError(f"{args.part} comes in speed grade "
                          f"{', '.join(map(str, ecp5_speeds(args.part)))} only, not {speed}")
