@@ -193,8 +193,8 @@ def test_the_estimate_follows_carry_chains_rams_and_dsps(estimate_netlist):
 
 BASELINES = sorted((Path(__file__).resolve().parents[1] / "docs" / "timing").glob("*.json"))
 #: The recorded seed on the recorded netlist reproduces the recorded Fmax exactly; any change
-#: to the netlist moves placement, and the same netlist under other seeds spread over
-#: 89-99 MHz (docs/timing/README.md). A fall of more than 5 % is worth a look.
+#: to the netlist moves placement, and one netlist under three seeds spread over 89-99 MHz
+#: (docs/timing/README.md). A fall of more than 5 % is worth a look.
 SEED_SPREAD = 0.05
 
 
