@@ -22,7 +22,7 @@ from amaranth.lib import data
 
 from qkspike.pymodel.golden import contract
 
-from .program import Descriptor, Program
+from .program import Descriptor, Program, row_stride
 
 __all__ = ["FIELDS", "ENGINE_FIELDS", "POST_FIELDS", "descriptor_layout", "layout_for",
            "descriptor_value", "project"]
@@ -44,8 +44,7 @@ FIELDS: dict[str, tuple[Callable[[dict, dict], ShapeCastable], Callable[[Descrip
     "c_in": (lambda s, w: _count(s["walk_entries"]), lambda d: d.c_in),
     "chunks": (lambda s, w: _count(s["max_chunks"]), lambda d: d.chunks),
     "weight_base": (lambda s, w: _index(s["weight_rows"]), lambda d: d.weight_base),
-    "row_stride": (lambda s, w: _count(1 << max(0, (s["walk_entries"] - 1).bit_length())),
-                   lambda d: d.row_stride),
+    "row_stride": (lambda s, w: _count(row_stride(s["walk_entries"])), lambda d: d.row_stride),
     "bias_base": (lambda s, w: _index(s["bias_rows"]), lambda d: d.bias_base),
     "post": (lambda s, w: unsigned(2), lambda d: int(d.post)),
     "shift": (lambda s, w: _count(contract.MAX_RESCALE_SHIFT), lambda d: d.shift),

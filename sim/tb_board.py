@@ -11,8 +11,7 @@ Records every reply frame; the host side checks them against the golden model.
 from __future__ import annotations
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge, SimTimeoutError, with_timeout
+from cocotb.triggers import SimTimeoutError, with_timeout
 
 from qkspike.pymodel.golden.link import Command, FrameParser, frame
 
@@ -37,25 +36,15 @@ def read_leds(dut, pins: dict) -> int:
     return value ^ ((1 << width) - 1) if pins["leds_inverted"] else value
 
 
-async def start(dut, pins: dict):
-    """The clock, and the reset where the top has one (a board top resets at power-on)."""
-    if pins["rst"] is not None:
-        await start_clock_and_reset(dut)
-        return getattr(dut, pins["clk"])
-    clock = getattr(dut, pins["clk"])
-    cocotb.start_soon(Clock(clock, pins.get("clock_ns", 10), unit="ns").start())
-    for _ in range(4):
-        await RisingEdge(clock)
-    return clock
-
-
 @cocotb.test()
 async def board_over_uart(dut):
     job = load_job()
     divisor = job["divisor"]
     pins = job["pins"]
     getattr(dut, pins["rx"]).value = 1
-    clock = await start(dut, pins)
+    # A board top has no reset port: it resets at power-on; give it a few edges instead.
+    clock = await start_clock_and_reset(dut, 2 if pins["rst"] else 4, clock=pins["clk"],
+                                        reset=pins["rst"], period_ns=pins.get("clock_ns", 10))
     driver = UARTDriver(getattr(dut, pins["rx"]), clock, divisor)
     monitor = UARTMonitor(getattr(dut, pins["tx"]), clock, divisor)
     cocotb.start_soon(monitor.run())

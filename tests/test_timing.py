@@ -151,10 +151,10 @@ endmodule
 def estimate_netlist(tmp_path_factory):
     import subprocess
 
-    from qkspike.hw.synthesis import _yosys
+    from qkspike.hw.synthesis import yosys_command
     work = tmp_path_factory.mktemp("xc7")
     (work / "t.v").write_text(ESTIMATE_DESIGN)
-    subprocess.run(_yosys() + ["-q", "-p", "read_verilog t.v; synth_xilinx -family xc7 -top t "
+    subprocess.run(yosys_command() + ["-q", "-p", "read_verilog t.v; synth_xilinx -family xc7 -top t "
                                "-flatten; write_json -compat-int t.json"], cwd=work, check=True,
                    capture_output=True)
     return work / "t.json"
@@ -210,7 +210,8 @@ def test_post_route_fmax_holds_the_recorded_place_and_route(baseline, tmp_path):
 
     from qkspike.hw.timing import place_and_route_ecp5
     from qkspike.pymodel import modelfile
-    from qkspike.scripts.timing import _link_top, file_sha256
+    from qkspike.fetch import file_sha256
+    from qkspike.scripts.timing import _link_top
 
     recorded = json.loads(baseline.read_text())
     # Baselines are of the shipped model: a retrained one needs its timing recorded again.
