@@ -139,7 +139,7 @@ class Core(wiring.Component):
             lanes=lanes, entries=s["walk_entries"], spike_bits=w["spike"],
             accumulator_bits=w["accumulator"], bias_bits=w["bias"],
             weight_rows=program.weight_rows, bias_rows=program.bias_rows,
-            max_chunks=s["max_chunks"])
+            max_chunks=s["max_chunks"], max_outputs=max(s["spike_entries"], s["classes"]))
         m.submodules.post = post = PostProcessor(program)
         # The head mask may be registered when the Q/K layer writes its last Q spikes in an
         # earlier chunk than its last K spikes: the mask is then settled by the time the
@@ -158,6 +158,11 @@ class Core(wiring.Component):
         frame = data.ArrayLayout(unsigned(contract.FEATURE_BITS), mels)
         staging = Signal(frame)
         window = Signal(data.ArrayLayout(frame, kernel))   # window[j]: j frames ago
+        # Beside every buffer the engine reads, a register of "this entry is not 0" flags,
+        # written with the data: the engine's walk finds its first input at `start` from
+        # these, without an 8-bit compare (or an adder) in front of its priority encoder.
+        staging_nonzero = Signal(mels)
+        window_nonzero = Signal(data.ArrayLayout(mels, kernel))
         filled = Signal(range(mels + 1))
         full, last = Signal(), Signal()
         closed = Signal()   # the utterance's last byte is in: the next waits for `done`
@@ -168,22 +173,27 @@ class Core(wiring.Component):
         with m.Elif(seq.done):
             m.d.sync += closed.eq(0)
         with m.If(accept):
-            m.d.sync += [staging[filled].eq(self.i.payload.data), filled.eq(filled + 1)]
+            m.d.sync += [staging[filled].eq(self.i.payload.data), filled.eq(filled + 1),
+                         staging_nonzero.bit_select(filled, 1).eq(self.i.payload.data != 0)]
             # A `last` before the frame is full ends it: the missing bytes stay 0.
             with m.If((filled == mels - 1) | self.i.payload.last):
                 m.d.sync += [full.eq(1), last.eq(self.i.payload.last)]
         m.d.comb += [seq.frame_valid.eq(full), seq.frame_last.eq(last)]
         with m.If(seq.frame_valid & seq.frame_ready):
-            m.d.sync += [window[0].eq(staging), staging.eq(0), filled.eq(0), full.eq(0)]
+            m.d.sync += [window[0].eq(staging), staging.eq(0), filled.eq(0), full.eq(0),
+                         window_nonzero[0].eq(staging_nonzero), staging_nonzero.eq(0)]
             m.d.sync += [window[j].eq(window[j - 1]) for j in range(1, kernel)]
+            m.d.sync += [window_nonzero[j].eq(window_nonzero[j - 1]) for j in range(1, kernel)]
         with m.If(seq.clear):
-            m.d.sync += window.eq(0)
+            m.d.sync += [window.eq(0), window_nonzero.eq(0)]
 
         # --- the spike buffer the post-processor writes, and the engine's input ----------
         spikes = Signal(data.ArrayLayout(unsigned(w["spike"]), s["spike_entries"]))
+        spikes_nonzero = Signal(s["spike_entries"])
         for index in range(s["spike_entries"]):
             with m.If(post.out_valid & (post.out.chunk == index // lanes)):
-                m.d.sync += spikes[index].eq(post.out.spikes[index % lanes])
+                m.d.sync += [spikes[index].eq(post.out.spikes[index % lanes]),
+                             spikes_nonzero[index].eq(post.out.spikes[index % lanes] != 0)]
         m.d.comb += [
             attention.q.eq(spikes.as_value()[:channels * w["spike"]]),
             attention.k.eq(spikes.as_value()[channels * w["spike"]:2 * channels * w["spike"]]),
@@ -195,12 +205,24 @@ class Core(wiring.Component):
             Source.ATTENTION: [attention.k_masked[i] for i in range(channels)],
             Source.COUNTS: [counts.counts[i] for i in range(channels)],
         }
+        head_width = channels // s["heads"]
+        nonzero_sources = {
+            Source.FEATURES: [window_nonzero[j][f] for j in range(kernel) for f in range(mels)],
+            Source.SPIKES: [spikes_nonzero[i] for i in range(s["spike_entries"])],
+            # K's spike, kept where its head's Q sum reached the threshold.
+            Source.ATTENTION: [attention.mask[i // head_width] & spikes_nonzero[channels + i]
+                               for i in range(channels)],
+            Source.COUNTS: [counts.nonzero[i] for i in range(channels)],
+        }
         for index in range(s["walk_entries"]):
             with m.Switch(d.source):
                 for source, values in sources.items():
                     if index < len(values):
                         with m.Case(source):
-                            m.d.comb += engine.vector[index].eq(values[index])
+                            m.d.comb += [
+                                engine.vector[index].eq(values[index]),
+                                engine.nonzero[index].eq(nonzero_sources[source][index]),
+                            ]
 
         # --- engine, post-processing, head ---------------------------------------------
         m.d.comb += [

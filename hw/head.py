@@ -41,11 +41,15 @@ class SpikeCounts(wiring.Component):
     clear : In(1)
         Start of an utterance: every count to 0 (takes priority over ``add``).
     counts : Out(ArrayLayout(unsigned(8), channels))
+    nonzero : Out(channels)
+        ``counts != 0`` per channel, from a register of its own: a count is non-zero once
+        any non-zero spike was added (it saturates, never wraps), so no adder precedes it.
 
     Latency
     -------
-    1 cycle: ``counts`` shows an ``add`` on the next cycle (from the pending-add register
-    through one 8-bit saturating adder; the stored counts follow a cycle later).
+    1 cycle: ``counts`` and ``nonzero`` show an ``add`` on the next cycle (``counts``
+    from the pending-add register through one 8-bit saturating adder; the stored counts
+    follow a cycle later).
     """
 
     latency = 1
@@ -64,6 +68,7 @@ class SpikeCounts(wiring.Component):
             "spikes": In(data.ArrayLayout(unsigned(spike_bits), lanes)),
             "clear": In(1),
             "counts": Out(data.ArrayLayout(unsigned(contract.COUNT_BITS), channels)),
+            "nonzero": Out(channels),
         })
 
     def elaborate(self, platform):
@@ -81,9 +86,14 @@ class SpikeCounts(wiring.Component):
             hit = pending & (pending_chunk == channel // self.lanes)
             m.d.comb += self.counts[channel].eq(Mux(hit, saturated, count))
         with m.If(self.clear):
-            m.d.sync += stored.eq(0)
+            m.d.sync += [stored.eq(0), self.nonzero.eq(0)]
         with m.Else():
             m.d.sync += stored.eq(self.counts)
+            with m.If(self.add):
+                for channel in range(self.channels):
+                    with m.If(self.chunk == channel // self.lanes):
+                        with m.If(self.spikes[channel % self.lanes] != 0):
+                            m.d.sync += self.nonzero[channel].eq(1)
         return m
 
 
@@ -155,21 +165,26 @@ class LogitsOutput(wiring.Component):
         position = Signal(range(self.classes))
         best = Signal(signed(self.accumulator_bits))
         sending = Signal()
+        # The logit on `o` is a register, loaded with the next class's as a transfer goes:
+        # the comparison with `best` then starts at flip-flops, not after a C-way mux.
+        current = Signal(signed(self.accumulator_bits))
+        following = Signal.like(position)
         m.d.comb += [
+            following.eq(Mux(position == self.classes - 1, position, position + 1)),
             self.o.valid.eq(sending),
-            self.o.payload.logit.eq(logits[position]),
+            self.o.payload.logit.eq(current),
             self.o.payload.index.eq(position),
             self.o.payload.last.eq(position == self.classes - 1),
         ]
         m.d.sync += self.done.eq(0)
         with m.If(self.send & ~sending):
-            m.d.sync += [sending.eq(1), position.eq(0)]
+            m.d.sync += [sending.eq(1), position.eq(0), current.eq(logits[0])]
         with m.Elif(self.o.valid & self.o.ready):
             # Strictly greater: ties keep the lower index.
-            with m.If((position == 0) | (self.o.payload.logit > best)):
-                m.d.sync += [best.eq(self.o.payload.logit), self.predicted.eq(position)]
+            with m.If((position == 0) | (current > best)):
+                m.d.sync += [best.eq(current), self.predicted.eq(position)]
             with m.If(self.o.payload.last):
                 m.d.sync += [sending.eq(0), self.done.eq(1)]
             with m.Else():
-                m.d.sync += position.eq(position + 1)
+                m.d.sync += [position.eq(following), current.eq(logits[following])]
         return m

@@ -7,6 +7,8 @@ Golden twin: :mod:`pymodel.golden.sparse_engine`. Tests: ``tests/test_sparse_eng
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
@@ -17,7 +19,8 @@ from qkspike.pymodel.golden import contract
 from .checks import check_int, reject
 from .descriptor import ENGINE_FIELDS, layout_for
 
-__all__ = ["SparseEngine", "lowest_set_bit", "layer_layout", "result_layout"]
+__all__ = ["SparseEngine", "lowest_set_bit", "two_lowest_set_bits", "layer_layout",
+           "result_layout"]
 
 
 def lowest_set_bit(m: Module, bits, name: str = "lsb", values=None):
@@ -54,32 +57,48 @@ def lowest_set_bit(m: Module, bits, name: str = "lsb", values=None):
     return (index, any_set, value) if carry else (index, any_set)
 
 
-def at_most_one_set(m: Module, bits, name: str = "single"):
-    """Whether ``bits`` has at most one bit set: a log-depth tree of (any, several) pairs,
-    without the carry chain of ``bits & (bits - 1) == 0``."""
-    nodes = [(bits[i], Const(0, 1)) for i in range(len(bits))]
+def two_lowest_set_bits(m: Module, bits, name: str = "low2"):
+    """The lowest and second-lowest set bits of ``bits``: one log-depth tree, no carry chain.
+
+    Each node keeps (any, several, first, second) for its half; a parent takes its first
+    from the left half when that has a bit, and its second from the left half's second, the
+    right half's first or the right half's second, in that order. Returns ``(first, any,
+    second, several)``: ``second`` is meaningful only when ``several`` (two or more set)."""
+    nodes = [(bits[i], Const(0, 1), Const(0, 1), Const(0, 1)) for i in range(len(bits))]
     level = 0
     while len(nodes) > 1:
         merged = []
         for pair in range(0, len(nodes), 2):
             if pair + 1 == len(nodes):
-                merged.append(nodes[pair])
+                left_any, left_many, left_first, left_second = nodes[pair]
+                merged.append((left_any, left_many, left_first.as_unsigned(),
+                               left_second.as_unsigned()))
                 continue
-            (left_any, left_many), (right_any, right_many) = nodes[pair], nodes[pair + 1]
-            many = Signal(name=f"{name}_l{level}_{pair // 2}")
-            m.d.comb += many.eq(left_many | right_many | (left_any & right_any))
-            merged.append((left_any | right_any, many))
+            (la, lm, lf, ls), (ra, rm, rf, rs) = nodes[pair], nodes[pair + 1]
+            width = level + 1
+            first = Signal(width, name=f"{name}_f{level}_{pair // 2}")
+            second = Signal(width, name=f"{name}_s{level}_{pair // 2}")
+            many = Signal(name=f"{name}_m{level}_{pair // 2}")
+            right_first, right_second = rf | (1 << level), rs | (1 << level)
+            m.d.comb += [
+                first.eq(Mux(la, lf, right_first)),
+                second.eq(Mux(la, Mux(lm, ls, right_first), right_second)),
+                many.eq(lm | rm | (la & ra)),
+            ]
+            merged.append((la | ra, many, first, second))
         nodes = merged
         level += 1
-    return ~nodes[0][1]
+    any_set, several, first, second = nodes[0]
+    return first, any_set, second, several
 
 
 def layer_layout(*, entries: int, weight_rows: int, bias_rows: int,
-                 max_chunks: int) -> data.StructLayout:
+                 max_chunks: int, max_outputs: int) -> data.StructLayout:
     """What the engine needs to know about a layer, sampled at ``start``: the descriptor's
     :data:`hw.descriptor.ENGINE_FIELDS`."""
     return layout_for({"walk_entries": entries, "weight_rows": weight_rows,
-                       "bias_rows": bias_rows, "max_chunks": max_chunks},
+                       "bias_rows": bias_rows, "max_chunks": max_chunks,
+                       "spike_entries": max_outputs, "classes": max_outputs},
                       names=ENGINE_FIELDS)
 
 
@@ -121,17 +140,26 @@ class SparseEngine(wiring.Component):
         The bias memory's contents.
     max_chunks : int
         Largest ``ceil(C_out / P)`` of any layer.
+    max_outputs : int, optional
+        Largest ``C_out`` the ``c_out`` field must hold (default ``max_chunks * P``; the
+        core passes the descriptor's own bound so the field widths agree).
 
     Members
     -------
     start : In(1)
         Begin a layer; only while ``busy`` is low.
     layer : In(layer_layout)
-        ``c_in``, ``chunks``, ``weight_base``, ``row_stride``, ``bias_base``;
-        sampled at ``start``. ``weight_base`` must be a multiple of ``row_stride``, a power of
+        ``c_in``, ``c_out``, ``chunks``, ``weight_base``, ``row_stride``, ``bias_base``;
+        sampled at ``start``. Lanes at or past ``c_out`` (the last chunk's padding, whose
+        weights and bias are 0) multiply by 0. ``weight_base`` must be a multiple of ``row_stride``, a power of
         two at least ``c_in`` (the layout of :mod:`hw.program`).
     vector : In(ArrayLayout(unsigned(8), entries))
         The input factors; sampled at ``start``.
+    nonzero : In(entries)
+        ``nonzero[i]`` is ``vector[i] != 0``, sampled at ``start``. The caller keeps these
+        flags in registers beside its data, so the walk's first input is found at
+        ``start`` from flip-flops, with no 8-bit compare (or the adder that made the value)
+        in front of the priority encoder.
     o : Out(stream.Signature(result_layout))
         One transfer per chunk: the ``P`` accumulators, the chunk index, and ``last`` on the
         layer's final chunk.
@@ -151,13 +179,16 @@ class SparseEngine(wiring.Component):
     latency = 3
 
     def __init__(self, *, lanes: int, entries: int, spike_bits: int, accumulator_bits: int,
-                 bias_bits: int, weight_rows, bias_rows, max_chunks: int):
+                 bias_bits: int, weight_rows, bias_rows, max_chunks: int,
+                 max_outputs: Optional[int] = None):
         check_int(self, "lanes", lanes, 1)
         check_int(self, "entries", entries, 1)
         check_int(self, "spike_bits", spike_bits, 1, contract.spike_bits(contract.MAX_LEVELS))
         check_int(self, "accumulator_bits", accumulator_bits, 2, 48)
         check_int(self, "bias_bits", bias_bits, 1, accumulator_bits)
         check_int(self, "max_chunks", max_chunks, 1)
+        max_outputs = max_chunks * lanes if max_outputs is None else max_outputs
+        check_int(self, "max_outputs", max_outputs, 1)
         weight_rows = np.asarray(weight_rows)
         bias_rows = np.asarray(bias_rows)
         if weight_rows.ndim != 2 or weight_rows.shape[1] != lanes:
@@ -180,13 +211,15 @@ class SparseEngine(wiring.Component):
         self.weight_rows = weight_rows.astype(np.int64)
         self.bias_rows = bias_rows.astype(np.int64)
         self.layer_shape = layer_layout(entries=entries, weight_rows=len(weight_rows),
-                                        bias_rows=len(bias_rows), max_chunks=max_chunks)
+                                        bias_rows=len(bias_rows), max_chunks=max_chunks,
+                                        max_outputs=max_outputs)
         self.result_shape = result_layout(lanes=lanes, accumulator_bits=accumulator_bits,
                                           max_chunks=max_chunks)
         super().__init__({
             "start": In(1),
             "layer": In(self.layer_shape),
             "vector": In(data.ArrayLayout(unsigned(contract.FEATURE_BITS), entries)),
+            "nonzero": In(entries),
             "o": Out(stream.Signature(self.result_shape)),
             "busy": Out(1),
             "events": Out(range(entries + 1)),
@@ -210,21 +243,31 @@ class SparseEngine(wiring.Component):
         mask = Signal(self.entries)
         layer = Signal(self.layer_shape)
 
-        # Walk stage: which input and chunk is next.
+        # Walk stage: which input and chunk is next. The walk looks one event ahead: the
+        # input it issues this cycle (`head`) was found the cycle before, so the weight
+        # address comes from registers, not through a 128-input priority encoder.
         walking = Signal()
         chunk = Signal.like(self.o.payload.chunk)
         row_base = Signal.like(weight_rd.addr)       # weight_base + chunk * row_stride
         next_row_base = Signal.like(weight_rd.addr)  # row_base + row_stride, ready beforehand
-        remaining = Signal(self.entries)
-        # Read stage registers: one event (its factor, chunk) on its way to the MAC.
+        remaining = Signal(self.entries)             # inputs of this chunk not yet issued
+        index_width = max(1, (self.entries - 1).bit_length())
+        head, head_any = Signal(index_width), Signal()     # lowest set bit of `remaining`
+        first, first_any = Signal(index_width), Signal()   # lowest set bit of `mask`
+        # Read stage registers: one event (its input, chunk) on its way to the MAC.
         r_valid, r_first, r_last, r_end = Signal(), Signal(), Signal(), Signal()
-        r_factor = Signal(contract.FEATURE_BITS)      # 0 for a bias-only event
+        r_any = Signal()                               # 0 for a bias-only event
+        r_index = Signal(index_width)
         r_chunk = Signal.like(chunk)
+        r_live = Signal(lanes)                         # lanes below c_out in this chunk
         # MAC stage registers, the weight and bias rows among them: the memories are read
         # from the walk stage, so their outputs (after the memory's bank multiplexer) land
         # in registers before the multiply.
         m_valid, m_first, m_last, m_end = Signal(), Signal(), Signal(), Signal()
-        m_factor = Signal(contract.FEATURE_BITS)
+        # The factor, one register per lane beside that lane's multiplier (0 on padding
+        # lanes): a single register would drive all P multipliers across the die, and the
+        # per-lane zeroing keeps synthesis from merging the copies back into one.
+        m_factor = Signal(data.ArrayLayout(unsigned(contract.FEATURE_BITS), lanes))
         m_chunk = Signal.like(chunk)
         m_weights = Signal.like(weight_rd.data)
         m_bias = Signal.like(bias_rd.data)
@@ -238,48 +281,50 @@ class SparseEngine(wiring.Component):
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
 
-        # --- walk: a priority encoder picks the lowest remaining non-zero input ----------
-        # It carries the input's factor along, so the read stage starts with it.
-        index, any_left, factor = lowest_set_bit(
-            m, remaining, "walk", values=[factors[i] for i in range(self.entries)])
+        # --- walk: issue `head`, and find the next one --------------------------------------
+        # One tree gives the two lowest set bits of `remaining`: the second is the next
+        # head, and "not several" says this event takes the chunk's last input (or there is
+        # none: a chunk whose inputs are all zero has one bias-only event).
+        _, _, second, several = two_lowest_set_bits(m, remaining, "walk")
+        chunk_done = ~several
         without = Signal(self.entries)
         m.d.comb += without.eq(remaining & (remaining - 1))   # clears the lowest set bit
-        # While walking, `remaining` is empty only in a layer whose input is all zero (a
-        # chunk reloads the mask as it ends): its one event per chunk is bias only. Using
-        # the encoder's own `any` for this, not `mask == 0`, keeps a second 128-input tree
-        # from another register off the path into the memory address.
-        # The chunk ends when this event takes the last set bit (or there is none): decided
-        # by a tree beside the carry chain that computes `without`, not after it.
-        chunk_done = at_most_one_set(m, remaining, "walk_single")
         final_chunk = chunk == layer.chunks - 1
+        lanes_left = Signal(signed(len(layer.c_out) + 1))
+        m.d.comb += lanes_left.eq(layer.c_out - chunk * lanes)
         next_first = Signal()   # the next event starts a chunk (its accumulators load the bias)
         with m.If(self.start & ~self.busy):
             nonzero = Signal(self.entries)
             for i in range(self.entries):
-                m.d.comb += nonzero[i].eq((self.vector[i] != 0) & (i < self.layer.c_in))
+                m.d.comb += nonzero[i].eq(self.nonzero[i] & (i < self.layer.c_in))
+            # The layer's first input, for the first event and for every later chunk.
+            lowest, lowest_any = lowest_set_bit(m, nonzero, "start")
             m.d.sync += [
                 factors.eq(self.vector), mask.eq(nonzero), remaining.eq(nonzero),
+                head.eq(lowest), head_any.eq(lowest_any),
+                first.eq(lowest), first_any.eq(lowest_any),
                 layer.eq(self.layer), walking.eq(1), chunk.eq(0), next_first.eq(1),
                 row_base.eq(self.layer.weight_base), self.events.eq(0),
                 next_row_base.eq(self.layer.weight_base + self.layer.row_stride),
             ]
         with m.Elif(walking & ~stall):
             m.d.sync += [
-                r_valid.eq(1), r_factor.eq(Mux(any_left, factor, 0)),
+                r_valid.eq(1), r_any.eq(head_any), r_index.eq(head),
                 r_first.eq(next_first), r_last.eq(chunk_done),
                 r_chunk.eq(chunk), r_end.eq(chunk_done & final_chunk),
                 next_first.eq(chunk_done),
             ]
+            m.d.sync += [r_live[lane].eq(lane < lanes_left) for lane in range(lanes)]
             with m.If(chunk == 0):
-                m.d.sync += self.events.eq(self.events + any_left)
+                m.d.sync += self.events.eq(self.events + head_any)
             with m.If(chunk_done):
-                m.d.sync += [remaining.eq(mask), chunk.eq(chunk + 1),
-                             row_base.eq(next_row_base),
+                m.d.sync += [remaining.eq(mask), head.eq(first), head_any.eq(first_any),
+                             chunk.eq(chunk + 1), row_base.eq(next_row_base),
                              next_row_base.eq(next_row_base + layer.row_stride)]
                 with m.If(final_chunk):
                     m.d.sync += walking.eq(0)
             with m.Else():
-                m.d.sync += remaining.eq(without)
+                m.d.sync += [remaining.eq(without), head.eq(second)]
         with m.Elif(~stall):
             m.d.sync += r_valid.eq(0)
 
@@ -288,17 +333,23 @@ class SparseEngine(wiring.Component):
         m.d.comb += [
             # A block's base is a multiple of its power-of-two stride (hw/program.py), so
             # OR places the index in the base's zero low bits: no carry chain here.
-            weight_rd.addr.eq(row_base | Mux(any_left, index, 0)),
+            weight_rd.addr.eq(row_base | Mux(head_any, head, 0)),
             bias_rd.addr.eq(layer.bias_base + chunk),
         ]
 
-        # --- read: the rows arrive from the memories ------------------------------------
+        # --- read: the rows arrive from the memories; the event's factor is picked ------
         with m.If(~stall):
             m.d.sync += [
                 m_valid.eq(r_valid), m_first.eq(r_first), m_last.eq(r_last), m_end.eq(r_end),
-                m_chunk.eq(r_chunk), m_factor.eq(r_factor),
+                m_chunk.eq(r_chunk),
                 m_weights.eq(weight_rd.data), m_bias.eq(bias_rd.data),
             ]
+            # The factor is picked by the index register here, in the read stage (picked in
+            # the walk stage instead, the board top measured 99.0 MHz against 101.3 MHz
+            # here: placement noise, not a better path, so it stays).
+            factor = factors.as_value().word_select(r_index, contract.FEATURE_BITS)
+            m.d.sync += [m_factor[lane].eq(Mux(r_any & r_live[lane], factor, 0))
+                         for lane in range(lanes)]
 
         # --- MAC: P lanes, bias on a chunk's first event --------------------------------
         # One multiplier per lane (a DSP) for every factor, spike levels and 8-bit features
@@ -308,7 +359,7 @@ class SparseEngine(wiring.Component):
         for lane in range(lanes):
             start_value = Mux(m_first, m_bias[lane], acc[lane])
             total = Signal(signed(self.accumulator_bits), name=f"sum_{lane}")
-            m.d.comb += total.eq(start_value + m_weights[lane] * m_factor)
+            m.d.comb += total.eq(start_value + m_weights[lane] * m_factor[lane])
             sums.append(total)
         with m.If(m_valid & ~stall):
             m.d.sync += [acc[lane].eq(sums[lane]) for lane in range(lanes)]

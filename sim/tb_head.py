@@ -2,7 +2,7 @@
 
 ``logits_output``: job ``writes`` (chunk, P accumulators), ``classes``, ``ready`` pattern;
 records the streamed (index, logit, last) words and ``predicted``.
-``spike_counts``: job ``adds`` (chunk, P spikes, clear); records ``counts`` after each.
+``spike_counts``: job ``adds`` (chunk, P spikes, clear); records ``counts`` and ``nonzero`` after each.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ async def logits_output(dut):
 async def spike_counts(dut):
     job = load_job()
     await start_clock_and_reset(dut)
-    snapshots = []
+    snapshots, nonzero = [], []
     for chunk, spikes, clear in job["adds"]:
         dut.add.value = 1
         dut.clear.value = clear
@@ -55,4 +55,5 @@ async def spike_counts(dut):
         dut.clear.value = 0
         await Timer(1, unit="ns")
         snapshots.append(port_unsigned(dut.counts))
-    save_result({"counts": snapshots})
+        nonzero.append(port_unsigned(dut.nonzero))
+    save_result({"counts": snapshots, "nonzero": nonzero})

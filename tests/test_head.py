@@ -86,9 +86,15 @@ def expected_counts(channels=8):
     return out
 
 
+def nonzero_flags(snapshots):
+    """``counts != 0`` of each snapshot, as the bit mask ``SpikeCounts.nonzero`` holds."""
+    return [sum(1 << channel for channel, count in enumerate(counts) if count)
+            for counts in snapshots]
+
+
 def test_spike_counts_pysim_saturate_and_clear():
     dut = SpikeCounts(channels=8, lanes=LANES, spike_bits=2)
-    seen = []
+    seen, flags = [], []
 
     async def testbench(ctx):
         for chunk, spikes, clear in count_job():
@@ -98,10 +104,12 @@ def test_spike_counts_pysim_saturate_and_clear():
             ctx.set(dut.spikes, spikes)
             await ctx.tick()
             seen.append(pysim.to_python(ctx.get(dut.counts)))
+            flags.append(ctx.get(dut.nonzero))
 
     pysim.simulate(dut, testbench)
     assert seen == expected_counts()
     assert max(seen[-1]) == 255
+    assert flags == nonzero_flags(expected_counts())
 
 
 @pytest.mark.verilator
@@ -124,3 +132,4 @@ def test_head_verilator_matches_golden():
     result = run_testbench(build, "qkspike.sim.tb_head", {"adds": count_job(), "spike_bits": 2},
                            testcase="spike_counts", quiet=True)
     assert [unpack_lanes(c, 8, 8, signed=False) for c in result["counts"]] == expected_counts()
+    assert result["nonzero"] == nonzero_flags(expected_counts())

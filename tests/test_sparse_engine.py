@@ -73,7 +73,7 @@ def make_jobs(lanes, layers, seed):
         for vector in vectors_for(layer, ENTRIES, rng):
             factors = vector[:layer["c_in"]]
             jobs.append({
-                "layer": {k: int(layer[k]) for k in ("c_in", "chunks", "weight_base",
+                "layer": {k: int(layer[k]) for k in ("c_in", "c_out", "chunks", "weight_base",
                                                       "row_stride", "bias_base")},
                 "vector": vector.tolist(),
                 "expected": chunk_results(factors, layer["weights"], layer["bias"], lanes),
@@ -97,6 +97,7 @@ def run_pysim(engine, jobs, ready="full"):
         for job in jobs:
             ctx.set(engine.layer, job["layer"])
             ctx.set(engine.vector, job["vector"])
+            ctx.set(engine.nonzero, sum(1 << i for i, value in enumerate(job["vector"]) if value))
             ctx.set(engine.start, 1)
             await ctx.tick()
             ctx.set(engine.start, 0)
