@@ -221,7 +221,8 @@ class Core(wiring.Component):
                         with m.Case(source):
                             m.d.comb += [
                                 engine.vector[index].eq(values[index]),
-                                engine.nonzero[index].eq(nonzero_sources[source][index]),
+                                engine.nonzero[index].eq(nonzero_sources[source][index]
+                                                         & seq.live_inputs[index]),
                             ]
 
         # --- engine, post-processing, head ---------------------------------------------

@@ -6,7 +6,7 @@ head). Tests: ``tests/test_sequencer.py``.
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal
+from amaranth import Array, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,6 +33,9 @@ class Sequencer(wiring.Component):
         The frame may enter the encoder window this cycle.
     descriptor : Out(descriptor_layout)
         The current layer's descriptor; steady while it runs.
+    live_inputs : Out(walk_entries)
+        Bit ``i`` set when ``i < descriptor.c_in``: a register loaded with the descriptor,
+        so the engine's ``start`` masks its inputs without 128 comparators on its path.
     layer : Out(unsigned)
         Its index: step layers ``0..n-1``, then the head at ``n``.
     start : Out(1)
@@ -63,6 +66,8 @@ class Sequencer(wiring.Component):
         super().__init__({
             "frame_valid": In(1), "frame_last": In(1), "frame_ready": Out(1),
             "descriptor": Out(self.descriptor_shape),
+            "live_inputs": Out(program.sizes["walk_entries"],
+                               init=(1 << program.descriptors[0].c_in) - 1),
             "layer": Out(range(self.layers)),
             "start": Out(1), "active": Out(1), "layer_done": In(1),
             "send_logits": Out(1), "logits_done": In(1),
@@ -82,8 +87,12 @@ class Sequencer(wiring.Component):
                          init=descriptor_value(program.descriptors[0]))
         m.d.comb += self.descriptor.eq(current)
 
+        entries = program.sizes["walk_entries"]
+        live_rom = Array(Const((1 << d.c_in) - 1, entries) for d in program.descriptors)
+
         def go_to_layer(index):
-            m.d.sync += [self.layer.eq(index), current.eq(rom[index])]
+            m.d.sync += [self.layer.eq(index), current.eq(rom[index]),
+                         self.live_inputs.eq(live_rom[index])]
 
         stride = program.sizes["stride"]
         phase = Signal(range(max(2, stride)))      # frames since the last complete stride

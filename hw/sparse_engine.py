@@ -156,10 +156,11 @@ class SparseEngine(wiring.Component):
     vector : In(ArrayLayout(unsigned(8), entries))
         The input factors; sampled at ``start``.
     nonzero : In(entries)
-        ``nonzero[i]`` is ``vector[i] != 0``, sampled at ``start``. The caller keeps these
-        flags in registers beside its data, so the walk's first input is found at
-        ``start`` from flip-flops, with no 8-bit compare (or the adder that made the value)
-        in front of the priority encoder.
+        ``nonzero[i]`` is ``vector[i] != 0`` for ``i < c_in`` and 0 from ``c_in`` on,
+        sampled at ``start``. The caller keeps these flags in registers beside its data
+        (and ``c_in``'s mask beside the descriptor), so the walk's first input is found at
+        ``start`` from flip-flops, with no 8-bit compare, adder or ``c_in`` comparison in
+        front of the priority encoder.
     o : Out(stream.Signature(result_layout))
         One transfer per chunk: the ``P`` accumulators, the chunk index, and ``last`` on the
         layer's final chunk.
@@ -256,8 +257,7 @@ class SparseEngine(wiring.Component):
         first, first_any = Signal(index_width), Signal()   # lowest set bit of `mask`
         # Read stage registers: one event (its input, chunk) on its way to the MAC.
         r_valid, r_first, r_last, r_end = Signal(), Signal(), Signal(), Signal()
-        r_any = Signal()                               # 0 for a bias-only event
-        r_index = Signal(index_width)
+        r_factor = Signal(contract.FEATURE_BITS)      # 0 for a bias-only event
         r_chunk = Signal.like(chunk)
         r_live = Signal(lanes)                         # lanes below c_out in this chunk
         # MAC stage registers, the weight and bias rows among them: the memories are read
@@ -294,9 +294,7 @@ class SparseEngine(wiring.Component):
         m.d.comb += lanes_left.eq(layer.c_out - chunk * lanes)
         next_first = Signal()   # the next event starts a chunk (its accumulators load the bias)
         with m.If(self.start & ~self.busy):
-            nonzero = Signal(self.entries)
-            for i in range(self.entries):
-                m.d.comb += nonzero[i].eq(self.nonzero[i] & (i < self.layer.c_in))
+            nonzero = self.nonzero
             # The layer's first input, for the first event and for every later chunk.
             lowest, lowest_any = lowest_set_bit(m, nonzero, "start")
             m.d.sync += [
@@ -309,7 +307,11 @@ class SparseEngine(wiring.Component):
             ]
         with m.Elif(walking & ~stall):
             m.d.sync += [
-                r_valid.eq(1), r_any.eq(head_any), r_index.eq(head),
+                # The head's factor, picked here from its index register: the read stage
+                # then only copies it out to the lanes.
+                r_valid.eq(1),
+                r_factor.eq(Mux(head_any, factors.as_value().word_select(
+                    head, contract.FEATURE_BITS), 0)),
                 r_first.eq(next_first), r_last.eq(chunk_done),
                 r_chunk.eq(chunk), r_end.eq(chunk_done & final_chunk),
                 next_first.eq(chunk_done),
@@ -337,18 +339,14 @@ class SparseEngine(wiring.Component):
             bias_rd.addr.eq(layer.bias_base + chunk),
         ]
 
-        # --- read: the rows arrive from the memories; the event's factor is picked ------
+        # --- read: the rows arrive from the memories; the factor goes out to the lanes ---
         with m.If(~stall):
             m.d.sync += [
                 m_valid.eq(r_valid), m_first.eq(r_first), m_last.eq(r_last), m_end.eq(r_end),
                 m_chunk.eq(r_chunk),
                 m_weights.eq(weight_rd.data), m_bias.eq(bias_rd.data),
             ]
-            # The factor is picked by the index register here, in the read stage (picked in
-            # the walk stage instead, the board top measured 99.0 MHz against 101.3 MHz
-            # here: placement noise, not a better path, so it stays).
-            factor = factors.as_value().word_select(r_index, contract.FEATURE_BITS)
-            m.d.sync += [m_factor[lane].eq(Mux(r_any & r_live[lane], factor, 0))
+            m.d.sync += [m_factor[lane].eq(Mux(r_live[lane], r_factor, 0))
                          for lane in range(lanes)]
 
         # --- MAC: P lanes, bias on a chunk's first event --------------------------------

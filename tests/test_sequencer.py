@@ -41,11 +41,13 @@ def run(program, frame_counts, seed=0):
         for _ in range(20_000):
             ctx.set(dut.layer_done, busy_for == 0)
             ctx.set(dut.logits_done, 0)
-            _, _, start, layer, step, send, done, clear = await ctx.tick().sample(
-                dut.start, dut.layer, dut.step, dut.send_logits, dut.done, dut.clear)
+            _, _, start, layer, step, send, done, clear, live, c_in = await ctx.tick().sample(
+                dut.start, dut.layer, dut.step, dut.send_logits, dut.done, dut.clear,
+                dut.live_inputs, dut.descriptor.c_in)
             busy_for = max(0, busy_for - 1)
             if start:
                 log["starts"].append((layer, step))
+                log.setdefault("live_inputs", []).append((live, (1 << c_in) - 1))
                 if layer == 0:
                     log["accepted_at_encoder"].append(log.get("accepted", 0))
                 busy_for = int(rng.integers(1, 7))
@@ -68,6 +70,10 @@ def test_step_program_then_head_in_golden_order(program):
     steps = 20 // program.sizes["stride"]
     expected = [(l, t) for t in range(steps) for l in range(layers)] + [(layers, steps)]
     assert log["starts"] == expected
+    # The engine's input mask matches the descriptor at every start.
+    assert all(live == want for live, want in log["live_inputs"])
+    assert {want for _, want in log["live_inputs"]} == {(1 << d.c_in) - 1
+                                                       for d in program.descriptors}
     assert [d.name for d in program.step] == step_layers(small_config())
     assert log["done"] == log["clears"] == 1
 

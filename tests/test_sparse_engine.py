@@ -88,6 +88,11 @@ def build(lanes, seed=0):
     return make_engine(lanes, weight_rows, bias_rows, layers), make_jobs(lanes, layers, seed)
 
 
+def nonzero_flags(job):
+    """The engine's ``nonzero`` input for a job: ``vector != 0`` below ``c_in``, else 0."""
+    return sum(1 << i for i, value in enumerate(job["vector"][:job["layer"]["c_in"]]) if value)
+
+
 def run_pysim(engine, jobs, ready="full"):
     """Run every job back to back; return (results per job, cycles per job, events per job)."""
     got, cycles, events = [], [], []
@@ -97,7 +102,7 @@ def run_pysim(engine, jobs, ready="full"):
         for job in jobs:
             ctx.set(engine.layer, job["layer"])
             ctx.set(engine.vector, job["vector"])
-            ctx.set(engine.nonzero, sum(1 << i for i, value in enumerate(job["vector"]) if value))
+            ctx.set(engine.nonzero, nonzero_flags(job))
             ctx.set(engine.start, 1)
             await ctx.tick()
             ctx.set(engine.start, 0)
