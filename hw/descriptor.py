@@ -60,7 +60,7 @@ FIELDS: dict[str, tuple[Callable[[dict, dict], ShapeCastable], Callable[[Descrip
 }
 
 #: What the sparse engine samples at ``start``.
-ENGINE_FIELDS = ("c_in", "c_out", "chunks", "weight_base", "row_stride", "bias_base")
+ENGINE_FIELDS = ("c_out", "chunks", "weight_base", "row_stride", "bias_base")
 #: What the post-processor reads while a layer's chunks arrive.
 POST_FIELDS = ("post", "shift", "neuron_base", "levels", "leak_enable", "leak_shift",
                "reset", "c_out")

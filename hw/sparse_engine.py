@@ -23,38 +23,27 @@ __all__ = ["SparseEngine", "lowest_set_bit", "two_lowest_set_bits", "layer_layou
            "result_layout"]
 
 
-def lowest_set_bit(m: Module, bits, name: str = "lsb", values=None):
+def lowest_set_bit(m: Module, bits, name: str = "lsb"):
     """Index of the lowest set bit of ``bits`` and whether any is set: a log-depth tree.
-
-    With ``values`` (one per bit, all of one width), the tree also carries the value of the
-    winning bit beside its index, through the same muxes: the value is ready as early as
-    the index, with no index-addressed multiplexer after it. Returns ``(index, any)``, or
-    ``(index, any, value)`` with ``values``."""
-    carry = values is not None
-    nodes = [(bits[i], Const(0, 1), values[i] if carry else None) for i in range(len(bits))]
+    Returns ``(index, any)``."""
+    nodes = [(bits[i], Const(0, 1)) for i in range(len(bits))]
     level = 0
     while len(nodes) > 1:
         merged = []
         for pair in range(0, len(nodes), 2):
             if pair + 1 == len(nodes):
-                left_any, left_index, left_value = nodes[pair]
-                merged.append((left_any, left_index.as_unsigned(), left_value))
+                left_any, left_index = nodes[pair]
+                merged.append((left_any, left_index.as_unsigned()))
                 continue
-            (left_any, left_index, left_value), (right_any, right_index, right_value) = \
-                nodes[pair], nodes[pair + 1]
-            width = level + 1
-            index = Signal(width, name=f"{name}_l{level}_{pair // 2}")
+            (left_any, left_index), (right_any, right_index) = nodes[pair], nodes[pair + 1]
+            index = Signal(level + 1, name=f"{name}_l{level}_{pair // 2}")
             # The left half holds the lower indices: it wins when it has a set bit.
             m.d.comb += index.eq(Mux(left_any, left_index, right_index | (1 << level)))
-            value = None
-            if carry:
-                value = Signal.like(left_value, name=f"{name}_v{level}_{pair // 2}")
-                m.d.comb += value.eq(Mux(left_any, left_value, right_value))
-            merged.append((left_any | right_any, index, value))
+            merged.append((left_any | right_any, index))
         nodes = merged
         level += 1
-    index, any_set, value = nodes[0][1], nodes[0][0], nodes[0][2]
-    return (index, any_set, value) if carry else (index, any_set)
+    any_set, index = nodes[0]
+    return index, any_set
 
 
 def two_lowest_set_bits(m: Module, bits, name: str = "low2"):
@@ -149,8 +138,8 @@ class SparseEngine(wiring.Component):
     start : In(1)
         Begin a layer; only while ``busy`` is low.
     layer : In(layer_layout)
-        ``c_in``, ``c_out``, ``chunks``, ``weight_base``, ``row_stride``, ``bias_base``;
-        sampled at ``start``. Lanes at or past ``c_out`` (the last chunk's padding, whose
+        ``c_out``, ``chunks``, ``weight_base``, ``row_stride``, ``bias_base``; sampled at
+        ``start`` (which inputs count, ``c_in``, arrives through ``nonzero``). Lanes at or past ``c_out`` (the last chunk's padding, whose
         weights and bias are 0) multiply by 0. ``weight_base`` must be a multiple of ``row_stride``, a power of
         two at least ``c_in`` (the layout of :mod:`hw.program`).
     vector : In(ArrayLayout(unsigned(8), entries))
@@ -294,11 +283,10 @@ class SparseEngine(wiring.Component):
         m.d.comb += lanes_left.eq(layer.c_out - chunk * lanes)
         next_first = Signal()   # the next event starts a chunk (its accumulators load the bias)
         with m.If(self.start & ~self.busy):
-            nonzero = self.nonzero
             # The layer's first input, for the first event and for every later chunk.
-            lowest, lowest_any = lowest_set_bit(m, nonzero, "start")
+            lowest, lowest_any = lowest_set_bit(m, self.nonzero, "start")
             m.d.sync += [
-                factors.eq(self.vector), mask.eq(nonzero), remaining.eq(nonzero),
+                factors.eq(self.vector), mask.eq(self.nonzero), remaining.eq(self.nonzero),
                 head.eq(lowest), head_any.eq(lowest_any),
                 first.eq(lowest), first_any.eq(lowest_any),
                 layer.eq(self.layer), walking.eq(1), chunk.eq(0), next_first.eq(1),

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
+from qkspike.hw.descriptor import ENGINE_FIELDS
 from qkspike.hw.program import row_stride, weight_rows_for
 from qkspike.hw.sparse_engine import SparseEngine
 from qkspike.pymodel.golden import contract
@@ -73,9 +74,10 @@ def make_jobs(lanes, layers, seed):
         for vector in vectors_for(layer, ENTRIES, rng):
             factors = vector[:layer["c_in"]]
             jobs.append({
-                "layer": {k: int(layer[k]) for k in ("c_in", "c_out", "chunks", "weight_base",
-                                                      "row_stride", "bias_base")},
+                "layer": {k: int(layer[k]) for k in ENGINE_FIELDS},
                 "vector": vector.tolist(),
+                # The engine's `nonzero` input: which inputs below c_in are not 0.
+                "nonzero": sum(1 << i for i, value in enumerate(factors) if value),
                 "expected": chunk_results(factors, layer["weights"], layer["bias"], lanes),
                 "events": int(np.count_nonzero(factors)),
                 "walk_cycles": walk_cycles(factors, layer["c_out"], lanes),
@@ -88,11 +90,6 @@ def build(lanes, seed=0):
     return make_engine(lanes, weight_rows, bias_rows, layers), make_jobs(lanes, layers, seed)
 
 
-def nonzero_flags(job):
-    """The engine's ``nonzero`` input for a job: ``vector != 0`` below ``c_in``, else 0."""
-    return sum(1 << i for i, value in enumerate(job["vector"][:job["layer"]["c_in"]]) if value)
-
-
 def run_pysim(engine, jobs, ready="full"):
     """Run every job back to back; return (results per job, cycles per job, events per job)."""
     got, cycles, events = [], [], []
@@ -102,7 +99,7 @@ def run_pysim(engine, jobs, ready="full"):
         for job in jobs:
             ctx.set(engine.layer, job["layer"])
             ctx.set(engine.vector, job["vector"])
-            ctx.set(engine.nonzero, nonzero_flags(job))
+            ctx.set(engine.nonzero, job["nonzero"])
             ctx.set(engine.start, 1)
             await ctx.tick()
             ctx.set(engine.start, 0)
