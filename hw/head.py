@@ -6,7 +6,7 @@ Golden twin: :mod:`pymodel.golden.head`. Tests: ``tests/test_head.py``.
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,8 +42,9 @@ class SpikeCounts(wiring.Component):
         Start of an utterance: every count to 0 (takes priority over ``add``).
     counts : Out(ArrayLayout(unsigned(8), channels))
     nonzero : Out(channels)
-        ``counts != 0`` per channel, from a register of its own: a count is non-zero once
-        any non-zero spike was added (it saturates, never wraps), so no adder precedes it.
+        ``counts != 0`` per channel, from a register of its own and the pending add: a
+        count is non-zero once any non-zero spike was added (it saturates, never wraps), so
+        no adder precedes it.
 
     Latency
     -------
@@ -85,15 +86,26 @@ class SpikeCounts(wiring.Component):
             saturated = Mux(total > contract.COUNT_MAX, contract.COUNT_MAX, total)
             hit = pending & (pending_chunk == channel // self.lanes)
             m.d.comb += self.counts[channel].eq(Mux(hit, saturated, count))
+
+        # The non-zero flags forward the pending add too, from registers decoded as it
+        # arrives (which chunk, which lanes carry a spike): one LUT per channel, where
+        # flags written straight from the incoming spikes put the whole neuron fire stage
+        # in front of 64 clock enables (the critical path post-route).
+        pending_hits = Signal(self.chunks)
+        pending_live = Signal(self.lanes)
+        arriving = self.add & ~self.clear
+        m.d.sync += [pending_hits.eq(Cat(arriving & (self.chunk == chunk)
+                                         for chunk in range(self.chunks))),
+                     pending_live.eq(Cat(spike != 0 for spike in self.spikes))]
+        seen = Signal(self.channels)
+        for channel in range(self.channels):
+            m.d.comb += self.nonzero[channel].eq(
+                seen[channel] | (pending_hits[channel // self.lanes]
+                                 & pending_live[channel % self.lanes]))
         with m.If(self.clear):
-            m.d.sync += [stored.eq(0), self.nonzero.eq(0)]
+            m.d.sync += [stored.eq(0), seen.eq(0)]
         with m.Else():
-            m.d.sync += stored.eq(self.counts)
-            with m.If(self.add):
-                for channel in range(self.channels):
-                    with m.If(self.chunk == channel // self.lanes):
-                        with m.If(self.spikes[channel % self.lanes] != 0):
-                            m.d.sync += self.nonzero[channel].eq(1)
+            m.d.sync += [stored.eq(self.counts), seen.eq(self.nonzero)]
         return m
 
 

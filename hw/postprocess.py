@@ -61,6 +61,8 @@ class PostProcessor(wiring.Component):
     i : In(stream.Signature(result_layout, always_ready=True))
         Chunks from the sparse engine. Always ready: the pipeline never stalls.
     control : In(control_layout)
+        The layer's descriptor fields: set at least one cycle before the layer's first chunk
+        (the rescale shift's decode is registered) and steady until its last chunk leaves.
     clear : In(1)
         Start of an utterance. Only while ``busy`` is low.
     out : Out(spike_layout), out_valid : Out(1)
@@ -145,7 +147,19 @@ class PostProcessor(wiring.Component):
             self.logits.eq(self.i.payload.acc), self.logits_chunk.eq(self.i.payload.chunk),
             self.logits_valid.eq(self.i.valid & is_logits),
         ]
-        m.d.comb += [rescale.acc.eq(self.i.payload.acc), rescale.shift.eq(control.shift)]
+        # What the lanes need of the descriptor is decoded into registers: these signals fan
+        # out to every lane's datapath, and a decode in front of that fan-out was the
+        # critical path post-route. Safe because the descriptor is loaded at least four
+        # cycles before a layer's first chunk arrives here (the engine's start, one walk
+        # cycle and its latency of 3) and stays steady while the layer runs.
+        is_residual, keep = Signal(), Signal()
+        m.d.sync += rescale.decode(control.shift)
+        m.d.sync += [
+            is_residual.eq((control.post == Post.RESIDUAL_ADD)
+                           | (control.post == Post.RESIDUAL_REPLACE)),
+            keep.eq(control.post == Post.RESIDUAL_ADD),
+        ]
+        m.d.comb += rescale.acc.eq(self.i.payload.acc)
         s1_valid, s1_fresh = Signal(), Signal()
         s1_acc = Signal.like(self.i.payload.acc)
         s1_rounded = Signal.like(rescale.rounded)
@@ -157,10 +171,9 @@ class PostProcessor(wiring.Component):
                      s1_fresh.eq(fresh.bit_select(row, 1))]
 
         # Stage 1: residual add; pick the neuron's input; keep the rows read.
-        is_residual = (control.post == Post.RESIDUAL_ADD) | (control.post == Post.RESIDUAL_REPLACE)
         m.d.comb += [
             residual.residual.eq(residual_rd.data), residual.rounded.eq(s1_rounded),
-            residual.keep.eq(control.post == Post.RESIDUAL_ADD),
+            residual.keep.eq(keep),
             residual_wr.addr.eq(s1_chunk), residual_wr.data.eq(residual.result),
             residual_wr.en.eq(s1_valid & is_residual),
         ]

@@ -5,7 +5,7 @@ Golden twin: :mod:`pymodel.golden.residual`. Tests: ``tests/test_residual.py``.
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,10 +21,16 @@ class Rescale(wiring.Component):
     """``rescale(acc, shift) = (acc + 2**(s-1)) >> s`` per lane (rounding half up; ``s = 0``:
     identity), the contract's (:func:`pymodel.golden.contract.rescale`). Combinational.
 
+    The shift arrives decoded (:meth:`decode`): ``shift_less_one = s - 1`` (wrapping to all
+    ones for ``s = 0``) and ``identity = (s == 0)``. The decode is kept outside so that a
+    user can register it: the shift fans out to every lane's barrel shifter, and the 5-bit
+    subtract in front of that fan-out was the core's critical path (post-route, ECP5).
+
     Members
     -------
     acc : In(ArrayLayout(signed(accumulator_bits), P))
-    shift : In(5)
+    shift_less_one : In(5)
+    identity : In(1)
     rounded : Out(ArrayLayout(signed(accumulator_bits + 1), P))
 
     Latency
@@ -38,9 +44,21 @@ class Rescale(wiring.Component):
         self.lanes = lanes
         super().__init__({
             "acc": In(data.ArrayLayout(signed(accumulator_bits), lanes)),
-            "shift": In(unsigned(contract.MAX_RESCALE_SHIFT.bit_length())),
+            "shift_less_one": In(self.shift_shape()),
+            "identity": In(1),
             "rounded": Out(data.ArrayLayout(signed(accumulator_bits + 1), lanes)),
         })
+
+    @staticmethod
+    def shift_shape():
+        """The program's rescale shift field: 5 bits (``contract.MAX_RESCALE_SHIFT``)."""
+        return unsigned(contract.MAX_RESCALE_SHIFT.bit_length())
+
+    def decode(self, shift):
+        """The statements that drive ``shift_less_one`` and ``identity`` from ``shift``
+        (for ``m.d.comb``, or ``m.d.sync`` to register them)."""
+        # shift - 1 wraps to all ones for shift = 0; that lane value is not selected then.
+        return [self.shift_less_one.eq(shift - 1), self.identity.eq(shift == 0)]
 
     def elaborate(self, platform):
         m = Module()
@@ -48,12 +66,9 @@ class Rescale(wiring.Component):
         # with 0 <= r < 2**(s-1): both sides are floor((q+1)/2)). This form never needs the
         # constant 2**(s-1), which for a shift beyond the accumulator's width does not fit it,
         # and costs one narrow adder instead of an adder as wide as the shift range.
-        # shift - 1 wraps to all ones for shift = 0; that lane value is not selected then.
-        shift_less_one = Signal.like(self.shift)
-        m.d.comb += shift_less_one.eq(self.shift - 1)
         for lane in range(self.lanes):
-            halved = ((self.acc[lane] >> shift_less_one) + 1) >> 1
-            m.d.comb += self.rounded[lane].eq(Mux(self.shift == 0, self.acc[lane], halved))
+            halved = ((self.acc[lane] >> self.shift_less_one) + 1) >> 1
+            m.d.comb += self.rounded[lane].eq(Mux(self.identity, self.acc[lane], halved))
         return m
 
 
@@ -134,7 +149,7 @@ class ResidualUpdate(wiring.Component):
         super().__init__({
             "residual": In(data.ArrayLayout(signed(residual_bits), lanes)),
             "acc": In(data.ArrayLayout(signed(accumulator_bits), lanes)),
-            "shift": In(unsigned(contract.MAX_RESCALE_SHIFT.bit_length())),
+            "shift": In(Rescale.shift_shape()),
             "keep": In(1),
             "result": Out(data.ArrayLayout(signed(residual_bits), lanes)),
         })
@@ -145,7 +160,8 @@ class ResidualUpdate(wiring.Component):
                                                  accumulator_bits=self.accumulator_bits)
         m.submodules.add = add = ResidualAdd(lanes=self.lanes, residual_bits=self.residual_bits,
                                              accumulator_bits=self.accumulator_bits)
-        m.d.comb += [rescale.acc.eq(self.acc), rescale.shift.eq(self.shift),
+        m.d.comb += rescale.decode(self.shift)
+        m.d.comb += [rescale.acc.eq(self.acc),
                      add.residual.eq(self.residual), add.rounded.eq(rescale.rounded),
                      add.keep.eq(self.keep), self.result.eq(add.result)]
         return m
