@@ -73,6 +73,11 @@ class Core(wiring.Component):
         One cycle at the end of each utterance.
     busy : Out(1)
         An utterance is in progress.
+    waiting : Out(1)
+        Every frame received so far is processed and no partial frame is in: the core
+        waits for the next frame. The decision latency is measured from here
+        (:mod:`sim.harness`): with frames arriving in real time the core is waiting
+        whenever the utterance's last frame arrives.
     stat_select : In(unsigned), stat_value : Out(32)
         Counters, by index (:func:`stat_names`): total cycles (first byte accepted to
         ``done``), compute cycles (layers and head running), frames, time steps, then per
@@ -111,6 +116,7 @@ class Core(wiring.Component):
             "predicted": Out(self.logit_shape["index"].shape),
             "done": Out(1),
             "busy": Out(1),
+            "waiting": Out(1),
             "stat_select": In(range(len(self.stats))),
             "stat_value": Out(32),
             "trace_valid": Out(1),
@@ -127,6 +133,15 @@ class Core(wiring.Component):
     layer_overhead = 1 + SparseEngine.latency + PostProcessor.latency
     #: The head's logits skip the neuron pipeline: start + engine latency + idle check.
     head_overhead = 1 + SparseEngine.latency + 1
+
+    @property
+    def decision_overhead(self) -> int:
+        """Decision latency beyond the layer cycles it waits for (the last time step's
+        layers, when the last frame completes a stride, and the head): the edge that takes
+        the last byte (1), the frame entering the window (1), the sequencer's ``Wait`` seeing
+        the work (1), ``Send`` (1), the logits' output latency and one cycle per class, and
+        ``Done`` (1). Checked against the harness in ``tests/test_core.py``."""
+        return 5 + LogitsOutput.latency + len(self.model.config.classes)
 
     def elaborate(self, platform):
         m = Module()
@@ -178,7 +193,8 @@ class Core(wiring.Component):
             # A `last` before the frame is full ends it: the missing bytes stay 0.
             with m.If((filled == mels - 1) | self.i.payload.last):
                 m.d.sync += [full.eq(1), last.eq(self.i.payload.last)]
-        m.d.comb += [seq.frame_valid.eq(full), seq.frame_last.eq(last)]
+        m.d.comb += [seq.frame_valid.eq(full), seq.frame_last.eq(last),
+                     self.waiting.eq(seq.waiting & ~full & (filled == 0))]
         with m.If(seq.frame_valid & seq.frame_ready):
             m.d.sync += [window[0].eq(staging), staging.eq(0), filled.eq(0), full.eq(0),
                          window_nonzero[0].eq(staging_nonzero), staging_nonzero.eq(0)]

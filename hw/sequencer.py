@@ -42,6 +42,9 @@ class Sequencer(wiring.Component):
         One cycle: snapshot the input vector and start the engine on ``descriptor``.
     active : Out(1)
         ``layer`` is running this cycle (from ``start`` until ``layer_done``).
+    waiting : Out(1)
+        Nothing to do until the next frame: every frame taken so far is processed (no
+        complete stride waits for its step, the utterance has not ended).
     layer_done : In(1)
         The engine and the post-processor are idle from the next cycle on.
     send_logits : Out(1), logits_done : In(1)
@@ -69,7 +72,7 @@ class Sequencer(wiring.Component):
             "live_inputs": Out(program.sizes["walk_entries"],
                                init=(1 << program.descriptors[0].c_in) - 1),
             "layer": Out(range(self.layers)),
-            "start": Out(1), "active": Out(1), "layer_done": In(1),
+            "start": Out(1), "active": Out(1), "waiting": Out(1), "layer_done": In(1),
             "send_logits": Out(1), "logits_done": In(1),
             "step": Out(16), "done": Out(1), "clear": Out(1),
         })
@@ -126,6 +129,7 @@ class Sequencer(wiring.Component):
 
         with m.FSM():
             with m.State("Wait"):
+                m.d.comb += self.waiting.eq(~pending & ~ending)
                 next_work()
             with m.State("Start"):
                 m.d.comb += [self.start.eq(1), self.active.eq(1)]

@@ -7,6 +7,14 @@
 // wake-ups per cycle and an await per feature byte).
 //
 // Usage: qkspike_core_harness FEATURES RESULTS CLIPS BYTES_PER_CLIP STATS MAX_CYCLES
+//                             FRAME_BYTES DECISION
+//
+// DECISION = 1 runs every clip a second time to measure its decision latency: every frame
+// but the last goes in, then the input waits until the core says `waiting` (all of it
+// processed, as when frames arrive in real time), then the last frame goes in; the
+// decision latency is the rising edges from the one that takes the last byte to the one
+// that ends the utterance (`done`). That run's logits and prediction must equal the
+// full-speed run's (the harness fails otherwise).
 //
 // Stream rules, as the core's Amaranth streams define them: the input's valid and payload are
 // set before the clock edge and held until a cycle in which ready was high at the edge;
@@ -17,7 +25,8 @@
 //   u32 trace_events, u32 logit_words
 //   trace_events x { u32 layer, u32 step, u32 chunk, u32 0, SPIKES, RESIDUAL }
 //   logit_words x LOGIT_WORD
-//   u32 predicted, STATS x u32 counter, u64 cycles (rising edges from the first byte to done)
+//   u32 predicted, STATS x u32 counter, u64 cycles (rising edges from the first byte to done),
+//   u64 decision cycles, u64 cycles of the decision run (both 0 without DECISION)
 // where a port of up to 64 bits is written as a u64 and a wider one as its 32-bit words.
 
 #include <cstdint>
@@ -58,13 +67,25 @@ void put_port(const VlWide<N>& value) {
 
 }  // namespace
 
+struct ClipRun {
+    uint64_t cycles = 0;      // rising edges from the first byte's to done's
+    uint64_t decision = 0;    // rising edges from the last byte's to done's
+    uint32_t events = 0, logit_words = 0, predicted = 0;
+    std::vector<uint8_t> trace, logits;
+};
+
 int main(int argc, char** argv) {
-    if (argc != 7) fail("usage: FEATURES RESULTS CLIPS BYTES_PER_CLIP STATS MAX_CYCLES");
+    if (argc != 9)
+        fail("usage: FEATURES RESULTS CLIPS BYTES_PER_CLIP STATS MAX_CYCLES FRAME_BYTES DECISION");
     const long clips = std::atol(argv[3]);
     const long bytes_per_clip = std::atol(argv[4]);
     const int stats = std::atoi(argv[5]);
     const uint64_t max_cycles = std::strtoull(argv[6], nullptr, 10);
-    if (clips < 0 || bytes_per_clip < 1 || stats < 0) fail("bad sizes");
+    const long frame_bytes = std::atol(argv[7]);
+    const bool decision = std::atoi(argv[8]) != 0;
+    if (clips < 0 || bytes_per_clip < 1 || stats < 0 || frame_bytes < 1 ||
+        frame_bytes > bytes_per_clip)
+        fail("bad sizes");
 
     std::vector<uint8_t> features(static_cast<std::size_t>(clips * bytes_per_clip));
     FILE* in = std::fopen(argv[1], "rb");
@@ -94,56 +115,61 @@ int main(int argc, char** argv) {
     top->rst = 0;
     top->eval();
 
-    for (long clip = 0; clip < clips; ++clip) {
-        const uint8_t* bytes = features.data() + clip * bytes_per_clip;
-        std::size_t header = out.size();
-        put_u32(0);  // trace events, patched below
-        put_u32(0);  // logit words, patched below
-        uint32_t events = 0, logit_words = 0;
-        std::vector<uint8_t> logits_out;
+    // One utterance. hold_at: the byte the input stops before until `waiting` (or -1).
+    auto run_clip = [&](const uint8_t* bytes, long hold_at, bool record_trace) {
+        ClipRun run;
         long sent = 0;
-        uint64_t cycles = 0;
-        bool done = false;
-        uint32_t predicted = 0;
-        top->stat_select = 0;
+        bool done = false, holding = hold_at >= 0;
         while (!done) {
-            const bool sending = sent < bytes_per_clip;
+            top->eval();
+            if (holding && sent == hold_at && top->waiting) holding = false;
+            const bool sending = sent < bytes_per_clip && !(holding && sent == hold_at);
             top->i___05Fvalid = sending;
             if (sending)
                 top->i___05Fpayload = bytes[sent] | ((sent == bytes_per_clip - 1) << 8);
             top->eval();
             const bool accepted = sending && top->i___05Fready;
-            if (top->trace_valid) {
+            if (record_trace && top->trace_valid) {
+                std::swap(out, run.trace);
                 put_u32(top->trace_layer);
                 put_u32(top->trace_step);
                 put_u32(top->trace_chunk);
                 put_u32(0);
                 put_port(top->trace_spikes);
                 put_port(top->trace_residual);
-                ++events;
+                std::swap(out, run.trace);
+                ++run.events;
             }
             if (top->o___05Fvalid) {
-                // Logits go to a side buffer: they follow the trace in the record.
-                std::swap(out, logits_out);
+                std::swap(out, run.logits);
                 put_port(top->o___05Fpayload);
-                std::swap(out, logits_out);
-                ++logit_words;
+                std::swap(out, run.logits);
+                ++run.logit_words;
             }
             if (top->done) {
                 done = true;
-                predicted = top->predicted;
+                run.predicted = top->predicted;
             }
             rising_edge();
-            ++cycles;
+            ++run.cycles;
+            if (sent == bytes_per_clip) ++run.decision;
             if (accepted) ++sent;
-            if (cycles > max_cycles) fail("an utterance ran past MAX_CYCLES without done");
+            if (run.cycles > max_cycles) fail("an utterance ran past MAX_CYCLES without done");
         }
-        for (int i = 0; i < 4; ++i) {
-            out[header + i] = static_cast<uint8_t>(events >> (8 * i));
-            out[header + 4 + i] = static_cast<uint8_t>(logit_words >> (8 * i));
-        }
-        out.insert(out.end(), logits_out.begin(), logits_out.end());
-        put_u32(predicted);
+        // Counted from the edge that took the last byte, that edge included.
+        ++run.decision;
+        return run;
+    };
+
+    for (long clip = 0; clip < clips; ++clip) {
+        const uint8_t* bytes = features.data() + clip * bytes_per_clip;
+        top->stat_select = 0;
+        ClipRun run = run_clip(bytes, -1, true);
+        put_u32(run.events);
+        put_u32(run.logit_words);
+        out.insert(out.end(), run.trace.begin(), run.trace.end());
+        out.insert(out.end(), run.logits.begin(), run.logits.end());
+        put_u32(run.predicted);
         for (int index = 0; index < stats; ++index) {
             top->stat_select = index;
             top->eval();
@@ -151,7 +177,19 @@ int main(int argc, char** argv) {
         }
         top->stat_select = 0;
         top->eval();
-        put_u64(cycles);
+        put_u64(run.cycles);
+        if (decision) {
+            // The last frame starts at a multiple of frame_bytes (the clip is whole frames).
+            const long last_frame = ((bytes_per_clip - 1) / frame_bytes) * frame_bytes;
+            ClipRun paused = run_clip(bytes, last_frame, false);
+            if (paused.logits != run.logits || paused.predicted != run.predicted)
+                fail("the decision run's logits differ from the full-speed run's");
+            put_u64(paused.decision);
+            put_u64(paused.cycles);
+        } else {
+            put_u64(0);
+            put_u64(0);
+        }
     }
     top->final();
 

@@ -102,6 +102,11 @@ class ClipOutcome:
     predicted: int
     stats: dict[str, int]
     trace: Trace
+    #: Cycles from the last frame's arrival to ``done`` with every earlier frame processed
+    #: (:func:`sim.harness.run_clips` with ``decision=True``); None when not measured.
+    decision_cycles: Optional[int] = None
+    #: The whole decision run's cycles (simulated on top of ``stats["cycles"]``), or 0.
+    decision_run_cycles: int = 0
 
 
 def golden_for(model: IntegerModel, features: np.ndarray) -> network.GoldenResult:

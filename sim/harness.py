@@ -68,6 +68,7 @@ class CoreImage:
     logit_bits: int
     logit_fields: dict
     max_cycles: int
+    frame_bytes: int
 
 
 def core_image(core: Core) -> CoreImage:
@@ -83,7 +84,7 @@ def core_image(core: Core) -> CoreImage:
         residual_bits=program.widths["residual"], logit_bits=layout.size,
         logit_fields={name: (field.offset, field.width) for name, field in layout},
         max_cycles=_CYCLES_PER_DENSE_BOUND * (dense + overhead + s["frames"] * s["n_mels"])
-        + 10_000)
+        + 10_000, frame_bytes=s["n_mels"])
 
 
 def build_harness(image: CoreImage) -> VerilatorBuild:
@@ -142,23 +143,30 @@ def _parse(image: CoreImage, blob: bytes, clips: int) -> list[ClipOutcome]:
         at += 4
         stats = np.frombuffer(data, "<u4", len(image.stats), at).astype(np.int64)
         at += 4 * len(image.stats) + 8     # the counters, then the harness's own cycle count
+        decision, decision_run = (int(v) for v in np.frombuffer(data, "<u8", 2, at))
+        at += 16
         keys = trace["keys"].astype(np.int64)
         outcomes.append(ClipOutcome(
             logits, predicted, dict(zip(image.stats, (int(v) for v in stats))),
             Trace(keys[:, 0], keys[:, 1], keys[:, 2],
                   _unpack(trace["spikes"], image.spike_bits, image.lanes, signed=False),
-                  _unpack(trace["residual"], image.residual_bits, image.lanes, signed=True))))
+                  _unpack(trace["residual"], image.residual_bits, image.lanes, signed=True)),
+            decision_cycles=decision or None, decision_run_cycles=decision_run))
     if at != len(blob):
         raise HarnessError(f"the harness wrote {len(blob)} bytes of results, expected {at}")
     return outcomes
 
 
-def run_clips(image: CoreImage, features: np.ndarray, *,
-              build: Optional[VerilatorBuild] = None) -> tuple[list[ClipOutcome], float]:
+def run_clips(image: CoreImage, features: np.ndarray, *, build: Optional[VerilatorBuild] = None,
+              decision: bool = False) -> tuple[list[ClipOutcome], float]:
     """Run utterances back to back in the harness (building it on first use).
 
     Returns each clip's :class:`~sim.core_job.ClipOutcome` and the wall seconds the
     simulation itself took (the harness process, reading and writing included).
+    ``decision``: also measure each clip's decision latency (``decision_cycles``): the
+    harness runs the clip again, holding its last frame until the core is ``waiting`` (as
+    with frames arriving in real time), and checks that run's logits against the first.
+    That doubles the simulated cycles.
     """
     build = build or build_harness(image)
     flat = np.ascontiguousarray(np.asarray(features, dtype=np.uint8).reshape(len(features), -1))
@@ -171,7 +179,8 @@ def run_clips(image: CoreImage, features: np.ndarray, *,
         started = time.monotonic()
         done = subprocess.run(
             [str(build.directory / _PROGRAM), str(inputs), str(results), str(len(flat)),
-             str(image.bytes_per_clip), str(len(image.stats)), str(image.max_cycles)],
+             str(image.bytes_per_clip), str(len(image.stats)), str(image.max_cycles),
+             str(image.frame_bytes), str(int(decision))],
             capture_output=True, text=True)
         seconds = time.monotonic() - started
         if done.returncode != 0:

@@ -63,9 +63,12 @@ def test_simulate_writes_json_and_plot(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["clips"] == result["bit_exact"] == 2
     for key in ("accuracy", "cycles_mean", "cycles_max", "bound_mean", "dense_mean",
-                "latency_us_at_100mhz", "layers"):
+                "latency_us_at_100mhz", "layers", "decision_cycles_mean", "decision_cycles_max"):
         assert key in result
     assert result["cycles_mean"] < result["dense_mean"]
+    # The decision waits for one time step and the head, not for the utterance.
+    assert 0 < result["decision_cycles_mean"] <= result["decision_cycles_max"]
+    assert result["decision_cycles_max"] < result["cycles_mean"] / 20
     assert (tmp_path / "sim.png").stat().st_size > 0
 
 

@@ -147,11 +147,20 @@ def test_core_cocotb_bench_reads_one_bit_ports():
 
 @pytest.mark.verilator
 def test_harness_matches_golden_and_the_cocotb_bench(small):
-    """The free-running C++ harness records what the cocotb bench records, bit for bit."""
+    """The free-running C++ harness records what the cocotb bench records, bit for bit, and
+    its decision latency follows the cycle model."""
     core = Core(small, lanes=8)
     features = random_features(3, small.config, seed=20)
-    fast, _ = harness.run_clips(harness.core_image(core), features)
+    fast, _ = harness.run_clips(harness.core_image(core), features, decision=True)
     check(small, core, features, fast)
+    for x, outcome in zip(features, fast):
+        # The decision run (the last frame held until the core is waiting) waits for the
+        # last step's layers and the head, and nothing else.
+        golden = network.run(small, x)
+        waited = sum(walk_cycles(np.ones(golden.events[d.name][-1]), d.c_out, core.lanes)
+                     + (core.head_overhead if d is core.program.head else core.layer_overhead)
+                     for d in core.program.descriptors)
+        assert outcome.decision_cycles == waited + core.decision_overhead
     slow, _ = core_job.run_verilator(core, features)
     for a, b in zip(fast, slow):
         assert (a.logits, a.predicted, a.stats) == (b.logits, b.predicted, b.stats)

@@ -17,15 +17,21 @@ def program():
     return compile_program(model, 4)
 
 
-def run(program, frame_counts, seed=0):
-    """Offer frames back to back; the stand-in engine takes 1-6 cycles per layer."""
+def run(program, frame_counts, seed=0, frame_gap=0):
+    """Offer frames back to back, or ``frame_gap`` idle cycles apart; the stand-in engine
+    takes 1-6 cycles per layer."""
     dut = Sequencer(program)
     rng = np.random.default_rng(seed)
-    log = {"starts": [], "done": 0, "accepted_at_encoder": [], "clears": 0}
+    log = {"starts": [], "done": 0, "accepted_at_encoder": [], "clears": 0,
+           "waiting_when_offered": [], "start_after_waiting": 0, "waiting_while_active": 0}
 
     async def frames(ctx):
         for count in frame_counts:
             for frame in range(count):
+                if frame_gap:
+                    ctx.set(dut.frame_valid, 0)
+                    await ctx.tick().repeat(frame_gap)
+                    log["waiting_when_offered"].append(ctx.get(dut.waiting))
                 ctx.set(dut.frame_valid, 1)
                 ctx.set(dut.frame_last, frame == count - 1)
                 await ctx.tick().until(dut.frame_ready)
@@ -37,13 +43,19 @@ def run(program, frame_counts, seed=0):
             log["utterances"].append(count)
 
     async def engine(ctx):
-        busy_for = 0
+        busy_for, was_waiting = 0, 0
         for _ in range(20_000):
             ctx.set(dut.layer_done, busy_for == 0)
             ctx.set(dut.logits_done, 0)
-            _, _, start, layer, step, send, done, clear, live, c_in = await ctx.tick().sample(
-                dut.start, dut.layer, dut.step, dut.send_logits, dut.done, dut.clear,
-                dut.live_inputs, dut.descriptor.c_in)
+            _, _, start, layer, step, send, done, clear, live, c_in, waiting, active = \
+                await ctx.tick().sample(dut.start, dut.layer, dut.step, dut.send_logits,
+                                        dut.done, dut.clear, dut.live_inputs,
+                                        dut.descriptor.c_in, dut.waiting, dut.active)
+            # `waiting` promises that nothing starts before another frame comes in (a frame
+            # taken in a waiting cycle starts its step two cycles later, not one).
+            log["start_after_waiting"] += bool(start and was_waiting)
+            log["waiting_while_active"] += bool(waiting and active)
+            was_waiting = waiting
             busy_for = max(0, busy_for - 1)
             if start:
                 log["starts"].append((layer, step))
@@ -92,3 +104,14 @@ def test_partial_stride_at_the_end_and_back_to_back_utterances(program):
     second = [(l, t) for t in range(2) for l in range(layers)] + [(layers, 2)]
     assert log["starts"] == first + second
     assert log["done"] == 2
+
+
+def test_waiting_only_when_every_frame_taken_is_processed(program):
+    """With frames far apart (as in real time) the sequencer says `waiting` before every
+    frame; it never says so while a layer runs or the cycle before one starts."""
+    for frames in (8, 7):      # the last frame completes a stride; it does not
+        log = run(program, [frames], frame_gap=80)
+        assert log["waiting_when_offered"] == [1] * frames
+        assert log["start_after_waiting"] == log["waiting_while_active"] == 0
+    back_to_back = run(program, [8])
+    assert back_to_back["start_after_waiting"] == back_to_back["waiting_while_active"] == 0
