@@ -156,13 +156,14 @@ class Core(wiring.Component):
             weight_rows=program.weight_rows, bias_rows=program.bias_rows,
             max_chunks=s["max_chunks"], max_outputs=max(s["spike_entries"], s["classes"]))
         m.submodules.post = post = PostProcessor(program)
-        # The head mask may be registered when the Q/K layer writes its last Q spikes in an
-        # earlier chunk than its last K spikes: the mask is then settled by the time the
-        # attention layer snapshots K (the cycle after the last K chunk is written).
+        # The head mask may take as many cycles as the Q/K layer writes its last Q spikes
+        # chunks before its last K spikes (chunks are at least a cycle apart): it has then
+        # settled by the time the attention layer snapshots K (the cycle after the last K
+        # chunk is written). Two at most: head sums registered, then the compare.
         last_q_chunk, last_k_chunk = (channels - 1) // lanes, (2 * channels - 1) // lanes
         m.submodules.attention = attention = QKAttention(
             channels=channels, heads=s["heads"], spike_bits=w["spike"],
-            registered=last_q_chunk < last_k_chunk)
+            latency=min(2, last_k_chunk - last_q_chunk))
         m.submodules.counts = counts = SpikeCounts(channels=channels, lanes=lanes,
                                                    spike_bits=w["spike"])
         m.submodules.logits = logits = LogitsOutput(

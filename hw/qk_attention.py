@@ -31,12 +31,14 @@ class QKAttention(wiring.Component):
         ``H``; head ``h`` owns channels ``h*C/H .. (h+1)*C/H - 1``.
     spike_bits : int
         Width of a spike.
-    registered : bool
-        Register the head mask (default: combinational). The head sums and comparisons
-        then sit between two registers of their own, off the path from the spike buffer
-        into the sparse engine's snapshot; the caller must sample ``k_masked`` no earlier
-        than two cycles after the last change of ``q`` (the core does: Q is written in
-        an earlier chunk than the last of K, see :class:`hw.core.Core`).
+    latency : int
+        0 (default): the mask is combinational. 1: the head mask is a register, so the
+        head sums and comparisons sit between registers of their own, off the path from
+        the spike buffer into the sparse engine's snapshot. 2: the head sums are registered
+        too, before the comparison (one adder tree, then one compare, per cycle). The
+        caller must sample ``k_masked`` no earlier than ``latency + 1`` cycles after the
+        last change of ``q`` (the core does: Q is written ``latency`` or more chunks before
+        the last of K, see :class:`hw.core.Core`).
 
     Members
     -------
@@ -48,12 +50,10 @@ class QKAttention(wiring.Component):
 
     Latency
     -------
-    0 cycles (combinational); with ``registered``, ``mask`` follows ``q`` one cycle later
-    and ``k_masked`` follows ``k`` at once.
+    ``latency`` cycles from ``q`` to ``mask``; ``k_masked`` follows ``k`` at once.
     """
 
-    def __init__(self, *, channels: int, heads: int, spike_bits: int,
-                 registered: bool = False):
+    def __init__(self, *, channels: int, heads: int, spike_bits: int, latency: int = 0):
         check_int(self, "channels", channels, 1)
         check_int(self, "heads", heads, 1)
         check_int(self, "spike_bits", spike_bits, 1, contract.spike_bits(contract.MAX_LEVELS))
@@ -63,9 +63,9 @@ class QKAttention(wiring.Component):
         self.heads = heads
         self.head_dim = channels // heads
         self.spike_bits = spike_bits
-        self.registered = bool(registered)
+        check_int(self, "latency", latency, 0, 2)
         #: cycles from ``q`` to ``mask``
-        self.latency = 1 if registered else 0
+        self.latency = latency
         #: the largest possible head sum, and so the widest useful threshold
         self.sum_max = self.head_dim * ((1 << spike_bits) - 1)
         spikes = data.ArrayLayout(unsigned(spike_bits), channels)
@@ -81,9 +81,10 @@ class QKAttention(wiring.Component):
         for head in range(self.heads):
             channels = range(head * self.head_dim, (head + 1) * self.head_dim)
             total = Signal(range(self.sum_max + 1), name=f"head_sum_{head}")
-            m.d.comb += total.eq(sum(self.q[c] for c in channels))
-            domain = m.d.sync if self.registered else m.d.comb
-            domain += self.mask[head].eq(total >= self.theta)
+            sum_domain = m.d.sync if self.latency == 2 else m.d.comb
+            sum_domain += total.eq(sum(self.q[c] for c in channels))
+            mask_domain = m.d.sync if self.latency >= 1 else m.d.comb
+            mask_domain += self.mask[head].eq(total >= self.theta)
             for c in channels:
                 m.d.comb += self.k_masked[c].eq(Mux(self.mask[head], self.k[c], 0))
         return m

@@ -54,10 +54,12 @@ def test_attention_pysim_matches_golden():
     assert not problems, problems[0]
 
 
-def test_the_registered_mask_follows_q_a_cycle_later():
-    """With ``registered``, the mask (and so ``k_masked``) is the golden one of the Q held
-    one cycle earlier: what the core relies on when it snapshots K two cycles after Q."""
-    dut = QKAttention(channels=CHANNELS, heads=HEADS, spike_bits=SPIKE_BITS, registered=True)
+@pytest.mark.parametrize("latency", [1, 2])
+def test_the_registered_mask_follows_q_latency_cycles_later(latency):
+    """With ``latency`` L, the mask (and so ``k_masked``) is the golden one of the Q held
+    L cycles earlier, and not yet of the Q that follows it: what the core relies on when it
+    snapshots K L + 1 cycles after Q."""
+    dut = QKAttention(channels=CHANNELS, heads=HEADS, spike_bits=SPIKE_BITS, latency=latency)
     problems = []
     vectors = cases(2)
 
@@ -65,11 +67,12 @@ def test_the_registered_mask_follows_q_a_cycle_later():
         for (q, _, theta), (_, k, _) in zip(vectors, vectors[1:]):
             ctx.set(dut.q, q.tolist())
             ctx.set(dut.theta, theta)
-            await ctx.tick()
+            await ctx.tick().repeat(latency)
             ctx.set(dut.q, [0] * CHANNELS)        # Q moves on: the mask must not follow yet
             ctx.set(dut.k, k.tolist())
             await ctx.delay(1e-9)
             check_against_golden(ctx, dut, q, k, theta, problems)
+            await ctx.tick().repeat(latency)      # let the zeros settle, as between layers
 
     pysim.simulate(dut, testbench)
     assert not problems, problems[0]
