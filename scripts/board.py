@@ -113,7 +113,8 @@ def run(args) -> int:
     print(f"bitstream: {args.out / (NAME + '.bit')}")
     if open_flow:
         from qkspike.hw.timing import read_nextpnr_results
-        timing = read_nextpnr_results(args.out / f"{NAME}.tim", args.out / f"{NAME}_timing.json")
+        timing = read_nextpnr_results(args.out / f"{NAME}.tim", args.out / f"{NAME}_timing.json",
+                                      args.out / f"{NAME}.json")
         worst = timing["paths"][0] if timing["paths"] else {}
         summary = (f"post-route Fmax {timing['fmax_mhz']:.1f} MHz against the "
                    f"{timing['target_mhz']:.0f} MHz clock ({_verdict(timing)}); critical path "

@@ -89,6 +89,28 @@ def test_the_report_splits_each_critical_path_into_logic_and_routing(tmp_path):
     assert parsed["paths"][1]["from_clock"] == "<async>"
 
 
+def test_a_net_with_only_a_library_source_takes_its_line_from_the_netlist(tmp_path):
+    """nextpnr may give a register's output net only the techmap's ``src``; the placed
+    netlist still says which line of the design wrote the signal the net is named after."""
+    import json
+
+    from qkspike.hw.timing import parse_nextpnr_report
+    walk = _segment("routing", 1.0, "engine.remaining_FF", "lut", "/share/cells_map_trellis.v:108")
+    walk["net"] = "core.engine.remaining[5]"
+    anonymous = _segment("routing", 2.0, "lut", "engine.head_FF", "/share/cells_map_trellis.v:141")
+    anonymous["net"] = "core.engine.remaining_FF_DI_LUT4_Z"
+    report = {"fmax": {}, "critical_paths": [{"from": "clk", "to": "clk",
+                                              "path": [walk, anonymous]}]}
+    netlist = {"modules": {"top": {"netnames": {
+        "core.engine.remaining": {"attributes": {"src": "/x/hw/sparse_engine.py:243"}},
+        "core.engine.remaining_FF_DI_LUT4_Z": {"attributes": {"src": "/share/cells.v:1"}}}}}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    (tmp_path / "top.json").write_text(json.dumps(netlist))
+    assert parse_nextpnr_report(tmp_path / "report.json")["paths"][0]["sources"] == []
+    parsed = parse_nextpnr_report(tmp_path / "report.json", tmp_path / "top.json")
+    assert parsed["paths"][0]["sources"] == ["sparse_engine.py:243"]
+
+
 VIVADO_SUMMARY = """\
 ------------------------------------------------------------------------------------------------
 | Design Timing Summary
