@@ -47,6 +47,24 @@ def _fold(dataset: Dataset, speaker: str, model_config: ModelConfig, frontend: F
             "train_seconds": round(trained["train_seconds"], 1)}
 
 
+def _check_fold_settings(out_dir: Path, speaker: str, config: TrainConfig) -> None:
+    """A saved fold is kept only if it was trained with the settings asked for now: a rerun
+    with another ``--augment`` or epoch count must not report the old fold as the new."""
+    from . import modelfile
+
+    model_path = out_dir / f"fold-{speaker}.npz"
+    saved = modelfile.load(model_path).metadata.get("train_config") if model_path.exists() \
+        else None
+    if saved is None:
+        raise ValueError(f"{out_dir}: fold {speaker} has no model with its training settings "
+                         f"({model_path.name}); remove fold-{speaker}.json to train it again")
+    changed = config.differences(saved)
+    if changed:
+        raise ValueError(f"{out_dir}: fold {speaker} was trained with other settings "
+                         f"({', '.join(changed)}); use another --out folder, or remove "
+                         f"fold-{speaker}.* to train it again")
+
+
 def cross_validate(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
                    config: TrainConfig, out_dir: Path, *,
                    speakers: Optional[Sequence[str]] = None, progress: bool = True,
@@ -61,6 +79,7 @@ def cross_validate(dataset: Dataset, model_config: ModelConfig, frontend: Fronte
     for number, speaker in enumerate(speakers, 1):
         saved = out_dir / f"fold-{speaker}.json"
         if saved.exists():
+            _check_fold_settings(out_dir, speaker, config)
             folds.append(json.loads(saved.read_text()))
             log(f"fold {number}/{len(speakers)} ({speaker}): done before, kept")
             continue

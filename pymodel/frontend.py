@@ -63,7 +63,7 @@ class FrontendConfig:
         return cls(**values)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)   # training warps it by up to 41 factors
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float,
                    f_max: float) -> np.ndarray:
     """Triangular HTK-mel filters, shape (n_fft // 2 + 1, n_mels), peak 1."""
@@ -123,15 +123,19 @@ def place_in_window(samples: np.ndarray, rate: int, config: FrontendConfig, *,
     return window / peak
 
 
-def log_mel_db(window: np.ndarray, config: FrontendConfig) -> np.ndarray:
-    """Log-mel power in dB, shape (frames, n_mels); exactly-silent bands give -200 dB."""
+def log_mel_db(window: np.ndarray, config: FrontendConfig, *,
+               bank: Optional[np.ndarray] = None) -> np.ndarray:
+    """Log-mel power in dB, shape (frames, n_mels); exactly-silent bands give -200 dB.
+
+    ``bank`` replaces the config's filterbank (training's vocal-tract-length warp only)."""
     padded = np.pad(window, config.pad)
     frames = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft)[::config.hop]
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(config.n_fft) / config.n_fft)  # periodic
     spectrum = np.fft.rfft(frames * hann, axis=-1)
     power = spectrum.real ** 2 + spectrum.imag ** 2
-    bank = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, config.f_min,
-                          config.f_max)
+    if bank is None:
+        bank = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, config.f_min,
+                              config.f_max)
     return 10.0 * np.log10(power @ bank + 1e-20)
 
 

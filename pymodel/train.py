@@ -1,11 +1,11 @@
 """Training: float phase, calibration of the integer grid, then quantization-aware phase.
 
 Seedable and resumable: a checkpoint (``<out>.ckpt``) is written after every epoch and a
-run started with ``resume=True`` continues from it. Augmentation, on the waveform, as KWS
-training does: a random time shift inside the 1 s window, additive noise at a random SNR
-(Speech Commands' ``_background_noise_`` clips when the data set has them, white and
-pink noise otherwise) and a random speech gain relative to that noise. (The front end
-normalises the window's peak, so gain matters only relative to the noise.)
+run started with ``resume=True`` continues from it. Augmentation (``pymodel/augment.py``,
+fresh every epoch): by default the "level" recipe, a random time shift, gain and noise on the
+clip (Speech Commands' ``_background_noise_`` clips when the data set has them, white and
+pink noise otherwise); "voice" (opt-in) adds speed and vocal-tract-length perturbation and
+puts the noise over the whole window, with reverberation and SpecAugment available.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from .audio import AudioError, read_wav
+from .augment import augmented_features
 from .datasets import Dataset
 from .frontend import FrontendConfig, features
 from .model import ModelConfig, QKSpikeNet
@@ -59,20 +60,6 @@ def load_split(dataset: Dataset, split: str, *, progress: bool = True) -> Loaded
     return loaded
 
 
-def _noise(kind: int, size: int, rng: np.random.Generator, noise_clips: list[np.ndarray]):
-    if noise_clips and kind == 2:
-        clip = noise_clips[rng.integers(len(noise_clips))]
-        start = rng.integers(0, max(1, clip.size - size))
-        out = clip[start:start + size]
-        return np.pad(out, (0, size - out.size))
-    white = rng.standard_normal(size)
-    if kind == 0:
-        return white
-    spectrum = np.fft.rfft(white)
-    spectrum /= np.sqrt(np.arange(1, spectrum.size + 1))   # 1/f power: pink
-    return np.fft.irfft(spectrum, n=size)
-
-
 def featurize(split: LoadedSplit, frontend: FrontendConfig, *,
               rng: Optional[np.random.Generator] = None, config: Optional[TrainConfig] = None,
               noise_clips: Optional[list[np.ndarray]] = None) -> tuple[np.ndarray, list[int]]:
@@ -83,20 +70,12 @@ def featurize(split: LoadedSplit, frontend: FrontendConfig, *,
     out = np.zeros((len(split.samples), frontend.frames, frontend.n_mels), dtype=np.uint8)
     failed = []
     for index, (samples, rate) in enumerate(zip(split.samples, split.rates)):
-        shift = 0
-        if rng is not None:
-            max_shift = int(config.max_shift_s * frontend.sample_rate)
-            shift = int(rng.integers(-max_shift, max_shift + 1))
-            samples = samples * 10 ** (rng.uniform(*config.gain_db) / 20)
-            if rng.random() < config.noise_probability:
-                noise = _noise(int(rng.integers(3 if noise_clips else 2)), samples.size, rng,
-                               noise_clips or [])
-                speech_power = np.mean(samples ** 2) + 1e-12
-                snr = rng.uniform(*config.snr_db)
-                noise *= np.sqrt(speech_power / (np.mean(noise ** 2) + 1e-12) / 10 ** (snr / 10))
-                samples = samples + noise
         try:
-            out[index] = features(samples, rate, frontend, shift=shift, path=split.paths[index])
+            if rng is None:
+                out[index] = features(samples, rate, frontend, path=split.paths[index])
+            else:
+                out[index] = augmented_features(samples, rate, frontend, config, rng,
+                                                noise_clips, path=split.paths[index])
         except AudioError:
             failed.append(index)
     return out, failed

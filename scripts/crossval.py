@@ -9,7 +9,7 @@ from pathlib import Path
 from qkspike.pymodel.model_config import TrainConfig
 
 from .cli import UsageError
-from .options import add_progress, check_at_least_one, make_out_folder, require_torch
+from .options import add_augment, add_progress, check_at_least_one, make_out_folder, require_torch
 
 
 def add_arguments(parser) -> None:
@@ -28,6 +28,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
     parser.add_argument("--threads", type=int, default=defaults.threads,
                         help="CPU threads for PyTorch (default: %(default)s)")
+    add_augment(parser)
     add_progress(parser)
 
 
@@ -51,7 +52,8 @@ def run(args) -> int:
         dataset.hold_out(speakers)          # names every unknown speaker, before any training
     print(f"data: {location.describe()}, speakers {', '.join(dataset.speakers)}")
     config = replace(TrainConfig(), seed=args.seed, float_epochs=args.float_epochs,
-                     qat_epochs=args.qat_epochs, threads=args.threads)
+                     qat_epochs=args.qat_epochs, threads=args.threads,
+                     augment=args.augment)
     summary = cross_validate(dataset, ModelConfig(classes=dataset.classes), FrontendConfig(),
                              config, args.out, speakers=speakers,
                              progress=not args.no_progress)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .cli import UsageError
 
-__all__ = ["add_model", "add_lanes", "add_progress", "check_at_least_one", "check_json_path", "write_json",
+__all__ = ["add_model", "add_lanes", "add_progress", "add_augment", "check_at_least_one", "check_json_path", "write_json",
            "make_out_folder", "require_torch", "DEFAULT_LANES"]
 
 #: Engine lanes of the shipped configuration.
@@ -28,6 +28,15 @@ def add_lanes(parser) -> None:
                         help="engine lanes P: neurons the core updates in parallel each "
                              "cycle; more lanes, fewer cycles, more LUTs "
                              "(default: %(default)s)")
+
+
+def add_augment(parser) -> None:
+    from qkspike.pymodel.model_config import AUGMENTATIONS, TrainConfig
+
+    parser.add_argument("--augment", choices=AUGMENTATIONS, default=TrainConfig.augment,
+                        help="training augmentation: 'level' (the shipped model's: shift, gain, "
+                             "noise on the clip); 'voice' adds speed and vocal-tract-length "
+                             "perturbation and noise over the whole window (default: %(default)s)")
 
 
 def add_progress(parser) -> None:

@@ -10,7 +10,7 @@ from qkspike.pymodel.model_config import TrainConfig
 
 from .cli import UsageError
 from .clips import add_holdout, split_by_speaker
-from .options import check_at_least_one, require_torch
+from .options import add_augment, check_at_least_one, require_torch
 
 
 def add_arguments(parser) -> None:
@@ -27,6 +27,7 @@ def add_arguments(parser) -> None:
                         help="epochs of quantization-aware training (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=defaults.threads,
                         help="CPU threads for PyTorch (default: %(default)s)")
+    add_augment(parser)
     add_holdout(parser)
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoint <out>.ckpt if it exists")
@@ -54,7 +55,8 @@ def run(args) -> int:
     for skipped in dataset.skipped:
         print(f"skipped: {skipped}")
     config = replace(TrainConfig(), seed=args.seed, float_epochs=args.float_epochs,
-                     qat_epochs=args.qat_epochs, threads=args.threads)
+                     qat_epochs=args.qat_epochs, threads=args.threads,
+                     augment=args.augment)
     model_config = ModelConfig(classes=dataset.classes)
     frontend = FrontendConfig()
     checkpoint = args.out.with_name(args.out.name + ".ckpt")

@@ -119,3 +119,8 @@ def test_crossval_trains_a_model_per_held_out_speaker_and_resumes(tmp_path, caps
     capsys.readouterr()
     assert main(argv) == 0                                          # a rerun resumes
     assert capsys.readouterr().out.count("done before, kept") == 2
+    assert main(argv + ["--augment", "voice"]) == 2                 # other settings: refused
+    assert "fold ann was trained with other settings (augment)" in capsys.readouterr().err
+    argv[argv.index("--qat-epochs") + 1] = "2"
+    assert main(argv) == 2
+    assert "(qat_epochs)" in capsys.readouterr().err
