@@ -18,9 +18,10 @@ Two recipes, named by ``TrainConfig.augment``:
     tempo;
   * **reverberation**: the clip convolved with a synthetic room response, exponentially
     decaying Gaussian noise with RT60 in ``rt60_s`` (Lehmann-Johansson-style diffuse tail);
-  * **noise over the whole window**, with ``voice_noise_probability``, at ``voice_snr_db`` (white, pink, or the data set's
-    background clips), so the silence around the word is noisy as in a real recording, not
-    the exact zeros of a trimmed clip; the SNR is the word's power over the noise's;
+  * **noise over the whole window**, with ``voice_noise_probability``, at ``voice_snr_db``
+    (white, pink, or the data set's background clips), so the silence around the word is
+    noisy as in a real recording, not the exact zeros of a trimmed clip; the SNR is the
+    word's power over the noise's;
   * **SpecAugment** masks (Park et al., 2019) on the uint8 features: up to ``time_masks``
     runs of at most ``time_mask_frames`` frames and ``freq_masks`` runs of at most
     ``freq_mask_bands`` bands set to 0 (the value of silence).
@@ -134,10 +135,15 @@ def spec_augment(feats: np.ndarray, rng: np.random.Generator, config: TrainConfi
     return feats
 
 
+def _draw_shift(rng: np.random.Generator, frontend: FrontendConfig, config: TrainConfig) -> int:
+    """The clip's offset in the window, in samples, uniform within ``max_shift_s``."""
+    max_shift = int(config.max_shift_s * frontend.sample_rate)
+    return int(rng.integers(-max_shift, max_shift + 1))
+
+
 def _level(samples: np.ndarray, rate: int, frontend: FrontendConfig, config: TrainConfig,
            rng: np.random.Generator, noise_clips: list[np.ndarray], path: str) -> np.ndarray:
-    max_shift = int(config.max_shift_s * frontend.sample_rate)
-    shift = int(rng.integers(-max_shift, max_shift + 1))
+    shift = _draw_shift(rng, frontend, config)
     samples = samples * 10 ** (rng.uniform(*config.gain_db) / 20)
     if rng.random() < config.noise_probability:
         speech_power = np.mean(samples ** 2) + 1e-12
@@ -152,8 +158,7 @@ def _voice(samples: np.ndarray, rate: int, frontend: FrontendConfig, config: Tra
         samples = speed_perturb(samples, _factor(rng, config.speed_range))
     if rng.random() < config.reverb_probability:
         samples = reverberate(samples, rate, float(rng.uniform(*config.rt60_s)), rng)
-    max_shift = int(config.max_shift_s * frontend.sample_rate)
-    shift = int(rng.integers(-max_shift, max_shift + 1))
+    shift = _draw_shift(rng, frontend, config)
     window = place_in_window(samples, rate, frontend, shift=shift, path=path)
     if rng.random() < config.voice_noise_probability:
         # the word's power: the window's energy over the samples the clip occupies
@@ -167,6 +172,10 @@ def _voice(samples: np.ndarray, rate: int, frontend: FrontendConfig, config: Tra
     return feats
 
 
+#: Each name of :data:`AUGMENTATIONS` and the function that applies it.
+_RECIPES = {"level": _level, "voice": _voice}
+
+
 def augmented_features(samples: np.ndarray, rate: int, frontend: FrontendConfig,
                        config: TrainConfig, rng: np.random.Generator,
                        noise_clips: Optional[list[np.ndarray]] = None, *,
@@ -175,7 +184,7 @@ def augmented_features(samples: np.ndarray, rate: int, frontend: FrontendConfig,
 
     Raises :class:`~qkspike.pymodel.audio.AudioError` for a clip the front end refuses.
     """
-    recipe = {"level": _level, "voice": _voice}.get(config.augment)
+    recipe = _RECIPES.get(config.augment)
     if recipe is None:
         raise ValueError(f"unknown augmentation {config.augment!r}; "
                          f"one of {', '.join(AUGMENTATIONS)}")

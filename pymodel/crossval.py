@@ -53,8 +53,9 @@ def _check_fold_settings(out_dir: Path, speaker: str, config: TrainConfig) -> No
     from . import modelfile
 
     model_path = out_dir / f"fold-{speaker}.npz"
-    saved = modelfile.load(model_path).metadata.get("train_config") if model_path.exists() \
-        else None
+    saved = None
+    if model_path.exists():
+        saved = modelfile.load(model_path).metadata.get("train_config")
     if saved is None:
         raise ValueError(f"{out_dir}: fold {speaker} has no model with its training settings "
                          f"({model_path.name}); remove fold-{speaker}.json to train it again")

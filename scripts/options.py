@@ -11,8 +11,8 @@ from pathlib import Path
 
 from .cli import UsageError
 
-__all__ = ["add_model", "add_lanes", "add_progress", "add_augment", "check_at_least_one", "check_json_path", "write_json",
-           "make_out_folder", "require_torch", "DEFAULT_LANES"]
+__all__ = ["add_model", "add_lanes", "add_progress", "add_augment", "check_at_least_one",
+           "check_json_path", "write_json", "make_out_folder", "require_torch", "DEFAULT_LANES"]
 
 #: Engine lanes of the shipped configuration.
 DEFAULT_LANES = 16
