@@ -1,5 +1,6 @@
 """Training augmentation (pymodel/augment.py): each step does what its name says, the
-recipes are reproducible from their seed, and evaluation features are never touched."""
+recipes are reproducible from their seed (that evaluation features are never augmented:
+tests/test_train.py, which needs PyTorch)."""
 
 from dataclasses import replace
 
@@ -120,15 +121,6 @@ def test_unknown_recipe_is_one_clear_error():
     config = replace(TrainConfig(), augment="pitch")
     with pytest.raises(ValueError, match="unknown augmentation 'pitch'"):
         augmented_features(tone(300.0), RATE, FrontendConfig(), config, np.random.default_rng())
-
-
-def test_evaluation_features_are_not_augmented():
-    from qkspike.pymodel.train import LoadedSplit, featurize
-
-    clip = tone(300.0) * np.hanning(4000)
-    split = LoadedSplit([clip], [RATE], np.zeros(1, dtype=np.int64), ["c.wav"])
-    feats, failed = featurize(split, FrontendConfig())
-    assert failed == [] and np.array_equal(feats[0], features(clip, RATE, FrontendConfig()))
 
 
 def test_voice_with_every_step_off_gives_the_evaluation_features_at_its_shift():

@@ -9,9 +9,9 @@ from qkspike.pymodel import modelfile
 from qkspike.pymodel.audio import write_wav
 from qkspike.pymodel.datasets import read_fsdd
 from qkspike.pymodel.export import export, torch_integer_logits
-from qkspike.pymodel.frontend import FrontendConfig
+from qkspike.pymodel.frontend import FrontendConfig, features
 from qkspike.pymodel.golden import network
-from qkspike.pymodel.train import TrainConfig, featurize, load_split, train
+from qkspike.pymodel.train import LoadedSplit, TrainConfig, featurize, load_split, train
 from qkspike.scripts.cli import main
 from tests.conftest import small_config
 
@@ -124,3 +124,11 @@ def test_crossval_trains_a_model_per_held_out_speaker_and_resumes(tmp_path, caps
     argv[argv.index("--qat-epochs") + 1] = "2"
     assert main(argv) == 2
     assert "(qat_epochs)" in capsys.readouterr().err
+
+
+def test_evaluation_features_are_not_augmented():
+    rate = 8000
+    clip = np.sin(2 * np.pi * 300.0 * np.arange(4000) / rate) * np.hanning(4000)
+    split = LoadedSplit([clip], [rate], np.zeros(1, dtype=np.int64), ["c.wav"])
+    feats, failed = featurize(split, FrontendConfig())
+    assert failed == [] and np.array_equal(feats[0], features(clip, rate, FrontendConfig()))
