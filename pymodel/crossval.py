@@ -12,7 +12,7 @@ it, so an interrupted run resumes at the fold it was in.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -22,48 +22,55 @@ from .datasets import Dataset
 from .frontend import FrontendConfig
 from .model_config import ModelConfig, TrainConfig
 
-__all__ = ["cross_validate", "summarise", "format_crossval"]
+__all__ = ["cross_validate", "run_fold", "check_saved_settings", "summarise", "format_crossval"]
 
 
 def _fold(dataset: Dataset, speaker: str, model_config: ModelConfig, frontend: FrontendConfig,
           config: TrainConfig, out_dir: Path, progress: bool,
           log: Callable[[str], None]) -> dict:
-    from . import modelfile
     from .evaluate import evaluate, extract_features
-    from .export import export
-    from .train import train
+    from .train import train_and_save
 
     split = dataset.hold_out([speaker])
-    trained = train(split, model_config, frontend, config, out_dir / f"fold-{speaker}.ckpt",
-                    resume=True, progress=progress, log=log)
-    model = export(trained["net"], frontend, float_state=trained["float_state"],
-                   metadata={"holdout_speakers": speaker, "train_config": asdict(config)})
-    modelfile.save(model, out_dir / f"fold-{speaker}.npz")
+    model = train_and_save(split, model_config, frontend, config, out_dir / f"fold-{speaker}.npz",
+                           checkpoint=out_dir / f"fold-{speaker}.ckpt",
+                           metadata={"holdout_speakers": speaker}, progress=progress, log=log)
     data = extract_features(split.split("test"), frontend, progress=progress)
     evaluation = evaluate(model, data, progress=progress)
     return {"speaker": speaker, "clips": evaluation["clips"],
             "accuracy": evaluation["accuracy"], "float_accuracy": evaluation["float_accuracy"],
             "confusion": evaluation["confusion"], "bad_files": evaluation["bad_files"],
-            "train_seconds": round(trained["train_seconds"], 1)}
+            "train_seconds": model.metadata["train_seconds"]}
 
 
-def _check_fold_settings(out_dir: Path, speaker: str, config: TrainConfig) -> None:
-    """A saved fold is kept only if it was trained with the settings asked for now: a rerun
-    with another ``--augment`` or epoch count must not report the old fold as the new."""
+def check_saved_settings(model_path: Path, config: TrainConfig,
+                         model_config: ModelConfig) -> None:
+    """``ValueError`` unless the model file at ``model_path`` was trained with ``config``
+    and ``model_config``: a rerun with other settings must not report the old model as the
+    new one."""
     from . import modelfile
 
-    model_path = out_dir / f"fold-{speaker}.npz"
-    saved = None
-    if model_path.exists():
-        saved = modelfile.load(model_path).metadata.get("train_config")
+    saved_model = modelfile.load(model_path)
+    saved = saved_model.metadata.get("train_config")
     if saved is None:
+        raise ValueError(f"{model_path}: the model file does not store its training "
+                         f"settings; remove it to train it again")
+    changed = config.differences(saved)
+    changed += [f"model {item.name}" for item in fields(ModelConfig)
+                if getattr(saved_model.config, item.name) != getattr(model_config, item.name)]
+    if changed:
+        raise ValueError(f"{model_path}: trained with other settings ({', '.join(changed)}); "
+                         f"use another output folder, or remove it to train again")
+
+
+def _check_fold_settings(out_dir: Path, speaker: str, config: TrainConfig,
+                         model_config: ModelConfig) -> None:
+    """A saved fold is kept only if it was trained with the settings asked for now."""
+    model_path = out_dir / f"fold-{speaker}.npz"
+    if not model_path.exists():
         raise ValueError(f"{out_dir}: fold {speaker} has no model with its training settings "
                          f"({model_path.name}); remove fold-{speaker}.json to train it again")
-    changed = config.differences(saved)
-    if changed:
-        raise ValueError(f"{out_dir}: fold {speaker} was trained with other settings "
-                         f"({', '.join(changed)}); use another --out folder, or remove "
-                         f"fold-{speaker}.* to train it again")
+    check_saved_settings(model_path, config, model_config)
 
 
 def cross_validate(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
@@ -76,25 +83,35 @@ def cross_validate(dataset: Dataset, model_config: ModelConfig, frontend: Fronte
     if len(set(dataset.speakers)) < 2:
         raise ValueError(f"{dataset.root}: cross-validation needs at least two speakers")
     out_dir.mkdir(parents=True, exist_ok=True)
-    folds = []
-    for number, speaker in enumerate(speakers, 1):
-        saved = out_dir / f"fold-{speaker}.json"
-        if saved.exists():
-            _check_fold_settings(out_dir, speaker, config)
-            folds.append(json.loads(saved.read_text()))
-            log(f"fold {number}/{len(speakers)} ({speaker}): done before, kept")
-            continue
-        log(f"fold {number}/{len(speakers)}: training without {speaker}")
-        fold = _fold(dataset, speaker, model_config, frontend, config, out_dir, progress, log)
-        saved.write_text(json.dumps(fold, indent=2) + "\n")
-        log(f"fold {number}/{len(speakers)} ({speaker}): integer "
-            f"{100 * fold['accuracy']:.2f} % on {fold['clips']} unheard clips")
-        folds.append(fold)
+    folds = [run_fold(dataset, speaker, model_config, frontend, config, out_dir,
+                      progress=progress, log=log, label=f"fold {number}/{len(speakers)}")
+             for number, speaker in enumerate(speakers, 1)]
     summary = summarise(folds, list(model_config.classes))
     summary["train_config"] = asdict(config)
     (out_dir / "crossval.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out_dir / "crossval.md").write_text(format_crossval(summary) + "\n")
     return summary
+
+
+def run_fold(dataset: Dataset, speaker: str, model_config: ModelConfig,
+             frontend: FrontendConfig, config: TrainConfig, out_dir: Path, *,
+             progress: bool = True, log: Callable[[str], None] = print,
+             label: str = "fold") -> dict:
+    """One fold: the model trained without ``speaker``, evaluated on every clip of theirs;
+    kept in ``out_dir/fold-<speaker>.json`` (and ``.npz``), reused by a rerun with the same
+    settings, refused with others."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved = out_dir / f"fold-{speaker}.json"
+    if saved.exists():
+        _check_fold_settings(out_dir, speaker, config, model_config)
+        log(f"{label} ({speaker}): done before, kept")
+        return json.loads(saved.read_text())
+    log(f"{label}: training without {speaker}")
+    fold = _fold(dataset, speaker, model_config, frontend, config, out_dir, progress, log)
+    saved.write_text(json.dumps(fold, indent=2) + "\n")
+    log(f"{label} ({speaker}): integer {100 * fold['accuracy']:.2f} % on {fold['clips']} "
+        f"unheard clips")
+    return fold
 
 
 def summarise(folds: list[dict], classes: list[str]) -> dict:

@@ -37,7 +37,8 @@ from . import topology
 from .golden import contract
 from .model_config import GROUPS, ModelConfig, NeuronConfig
 
-__all__ = ["ModelConfig", "NeuronConfig", "QKSpikeNet", "integer_forward", "GROUPS"]
+__all__ = ["ModelConfig", "NeuronConfig", "QKSpikeNet", "integer_forward", "dense_activity",
+           "GROUPS"]
 
 # --- straight-through pieces: exact forward, chosen backward --------------------------------
 
@@ -230,6 +231,13 @@ class QKSpikeNet(nn.Module):
         raise ValueError(f"numerics must be 'float' or 'integer', not {numerics!r}")
 
 
+def dense_activity(config: ModelConfig) -> int:
+    """Synaptic operations of one utterance's spike-driven layers (every layer after the
+    encoder) if every input spiked once per step: the unit of ``out["activity"]``."""
+    return config.steps * sum(lay.c_in * lay.c_out for lay in topology.step_layers(config)
+                              if lay.source is not topology.Source.FEATURES)
+
+
 def integer_forward(config: ModelConfig, params: dict, features: torch.Tensor) -> dict:
     """The integer network from a model file's integers: ``params`` as exported."""
     return _forward(config, params, features, integer=True)
@@ -288,6 +296,9 @@ def _forward(config: ModelConfig, p: dict, x: torch.Tensor, *, integer: bool,
     v = {}
     counts = x.new_zeros(batch, c)
     events = {}
+    # Spike traffic into the engine, weighted by the outputs each spike feeds: what the
+    # firing-rate penalty trains down (differentiable through the spikes' surrogate).
+    activity = x.new_zeros(batch)
     peak = x.new_zeros(())
     for t in range(steps):
         buffer = r = None      # the spikes the last layer wrote; the residual stream
@@ -308,6 +319,7 @@ def _forward(config: ModelConfig, p: dict, x: torch.Tensor, *, integer: bool,
                     factors = k * mask.repeat_interleave(c // heads, dim=1)
                 acc = factors @ p[f"{name}.w"] + p[f"{name}.b"]
                 events[name] = events.get(name, 0) + (factors != 0).sum(-1)
+                activity = activity + factors.sum(-1) * lay.c_out
             if lay.residual:
                 r = residual(r if lay.post is topology.Post.RESIDUAL_ADD else None, acc,
                              p.get(f"{name}.shift", 0))
@@ -321,7 +333,8 @@ def _forward(config: ModelConfig, p: dict, x: torch.Tensor, *, integer: bool,
                 counts = counts + buffer
                 if integer:
                     counts = torch.clamp(counts, max=contract.COUNT_MAX)
-    out = {"counts": counts, "events": events, "residual_peak": peak}
+    out = {"counts": counts, "events": events, "residual_peak": peak,
+           "activity": activity / dense_activity(config)}
     if integer:
         out["logits_int"] = counts @ p["head.w"] + p["head.b"]
     else:

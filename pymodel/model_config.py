@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Optional
 
 __all__ = ["GROUPS", "AUGMENTATIONS", "NeuronConfig", "ModelConfig", "TrainConfig"]
@@ -106,19 +106,39 @@ class TrainConfig:
     time_mask_frames: int = 10
     freq_masks: int = 2
     freq_mask_bands: int = 4
+    #: weight of the firing-rate penalty in the loss: the spike-driven layers' synaptic
+    #: operations as a fraction of their dense count (``model.dense_activity``); the engine
+    #: walks only non-zero inputs, so fewer spikes are fewer cycles. 0: no penalty (shipped)
+    rate_penalty: float = 0.0
+
+    @classmethod
+    def from_saved(cls, saved: dict, **overrides) -> "TrainConfig":
+        """The settings a model file stores (:func:`dataclasses.asdict`, through JSON), with
+        what older files left out at its value then; unknown names are refused."""
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(saved) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        values = {**_BEFORE_STORED, **saved, **overrides}
+        return cls(**{name: tuple(value) if isinstance(value, list) else value
+                      for name, value in values.items()})
 
     def differences(self, saved: dict) -> list[str]:
         """Names of the settings that differ between this config and ``saved`` (another
         config's :func:`dataclasses.asdict`, as model files store it), leaving out
         ``threads`` and the settings only the recipe not in use reads: what would make a
         model trained under ``saved`` a different model."""
-        if saved.get("augment", "level") != self.augment:   # older models: "level"
+        saved = {**_BEFORE_STORED, **saved}
+        if saved["augment"] != self.augment:
             return ["augment"]
         unused = _RECIPE_FIELDS["voice" if self.augment == "level" else "level"]
-        mine = asdict(self)
-        return [name for name, value in mine.items()
+        return [name for name, value in asdict(self).items()
                 if name != "threads" and name not in unused
                 and _as_lists(saved.get(name)) != _as_lists(value)]
+
+
+#: What models trained before a setting was stored were trained with.
+_BEFORE_STORED = {"augment": "level", "rate_penalty": 0.0}
 
 
 #: The settings that only one augmentation recipe reads (``pymodel/augment.py``).

@@ -27,7 +27,8 @@ from .frontend import FrontendConfig, features
 from .model import ModelConfig, QKSpikeNet
 from .model_config import TrainConfig
 
-__all__ = ["TrainConfig", "LoadedSplit", "load_split", "featurize", "train", "evaluate_torch"]
+__all__ = ["TrainConfig", "LoadedSplit", "load_split", "featurize", "train", "train_and_save",
+           "evaluate_torch"]
 
 
 @dataclass
@@ -181,24 +182,29 @@ def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
         keep = np.setdiff1d(np.arange(len(feats)), failed)
         order = rng.permutation(keep)
         net.train()
-        losses, correct = [], 0
+        losses, activities, correct = [], [], 0
         for start in range(0, len(order), config.batch_size):
             batch = order[start:start + config.batch_size]
             x = torch.from_numpy(feats[batch].astype(np.float32))
             y = torch.from_numpy(train_split.labels[batch])
-            logits = net(x, state["phase"])["logits"]
+            out = net(x, state["phase"])
+            logits = out["logits"]
             loss = loss_fn(logits, y)
+            if config.rate_penalty:
+                loss = loss + config.rate_penalty * out["activity"].mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))
+            activities.append(float(out["activity"].detach().mean()))
             correct += int((logits.argmax(1) == y).sum())
         seconds = time.monotonic() - started
         state["seconds"] += seconds
         record = {"epoch": epoch + 1, "phase": state["phase"], "loss": float(np.mean(losses)),
-                  "train_accuracy": correct / len(order), "seconds": round(seconds, 2)}
+                  "train_accuracy": correct / len(order),
+                  "activity": round(float(np.mean(activities)), 5), "seconds": round(seconds, 2)}
         state["history"].append(record)
         state["epoch"] += 1
         bar.set_postfix(refresh=False, phase=state["phase"], loss=f"{record['loss']:.3f}",
@@ -207,7 +213,7 @@ def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
         if not progress:  # a log file or CI: one line per epoch instead of a bar
             log(f"epoch {record['epoch']}/{total_epochs} ({record['phase']}): "
                 f"loss {record['loss']:.3f}, train accuracy {record['train_accuracy']:.3f}, "
-                f"{record['seconds']:.0f} s")
+                f"activity {record['activity']:.4f}, {record['seconds']:.0f} s")
         _save_checkpoint(checkpoint, {
             "model_config": model_config.to_dict(), "train_config": asdict(config),
             "state": state, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
@@ -220,3 +226,25 @@ def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
     return {"net": net, "float_state": state["float_state"], "calibration": state["calibration"],
             "history": state["history"], "train_seconds": state["seconds"],
             "skipped": train_split.bad}
+
+
+def train_and_save(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
+                   config: TrainConfig, out: Path, *, checkpoint: Optional[Path] = None,
+                   metadata: Optional[dict] = None, progress: bool = True,
+                   log: Callable[[str], None] = print):
+    """:func:`train` (resuming ``checkpoint``, default ``<out>.ckpt``), export the integer
+    model with its training settings and time in the metadata, save it to ``out``; return
+    the :class:`IntegerModel`."""
+    from . import modelfile
+    from .export import export
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = checkpoint or out.with_name(out.name + ".ckpt")
+    trained = train(dataset, model_config, frontend, config, checkpoint, resume=True,
+                    progress=progress, log=log)
+    model = export(trained["net"], frontend, float_state=trained["float_state"],
+                   metadata={**(metadata or {}), "train_config": asdict(config),
+                             "train_seconds": round(trained["train_seconds"], 1)})
+    modelfile.save(model, out)
+    return modelfile.load(out)

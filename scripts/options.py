@@ -11,7 +11,9 @@ from pathlib import Path
 
 from .cli import UsageError
 
-__all__ = ["add_model", "add_lanes", "add_progress", "add_augment", "check_at_least_one",
+__all__ = ["add_model", "add_lanes", "add_progress", "add_augment", "add_training",
+           "add_parallel", "add_training_run", "check_training", "check_training_run", "check_shape",
+           "train_config", "training_configs", "check_at_least_one",
            "check_json_path", "write_json", "make_out_folder", "require_torch", "DEFAULT_LANES"]
 
 #: Engine lanes of the shipped configuration.
@@ -37,6 +39,107 @@ def add_augment(parser) -> None:
                         help="training augmentation: 'level' (the shipped model's: shift, gain, "
                              "noise on the clip); 'voice' adds speed and vocal-tract-length "
                              "perturbation and noise over the whole window (default: %(default)s)")
+
+
+def add_training_run(parser) -> None:
+    """How to train (``train``, ``crossval``, ``sweep``): epochs, seed, threads, the
+    augmentation recipe."""
+    from qkspike.pymodel.model_config import TrainConfig
+
+    defaults = TrainConfig()
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="seed of weights, shuffling and augmentation (default: %(default)s)")
+    parser.add_argument("--float-epochs", type=int, default=defaults.float_epochs,
+                        help="epochs of float training (default: %(default)s)")
+    parser.add_argument("--qat-epochs", type=int, default=defaults.qat_epochs,
+                        help="epochs of quantization-aware training (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=defaults.threads,
+                        help="CPU threads for PyTorch (default: %(default)s)")
+    add_augment(parser)
+
+
+def add_training(parser) -> None:
+    """:func:`add_training_run`, plus what to train (``train``, ``crossval``): the time
+    steps (encoder stride and kernel) and the firing-rate penalty."""
+    from qkspike.pymodel.model_config import ModelConfig, TrainConfig
+
+    add_training_run(parser)
+    parser.add_argument("--stride", type=int, default=ModelConfig.stride, metavar="S",
+                        help=f"frames per time step (the encoder's stride): "
+                             f"{ModelConfig.frames} frames make {ModelConfig.frames} / S time "
+                             f"steps; fewer steps, fewer cycles (default: %(default)s)")
+    parser.add_argument("--kernel", type=int, default=None, metavar="K",
+                        help="frames the encoder sees per step, at least S "
+                             "(default: S + 1, the shipped 3 at S = 2)")
+    parser.add_argument("--rate-penalty", type=float, default=TrainConfig.rate_penalty,
+                        metavar="W",
+                        help="weight of the firing-rate penalty (spike traffic as a fraction "
+                             "of dense) in the loss; fewer spikes, fewer cycles "
+                             "(default: %(default)s)")
+
+
+def check_training_run(args) -> None:
+    """``UsageError`` for the first bad option of :func:`add_training_run`."""
+    check_at_least_one(("--threads", args.threads))
+    if args.float_epochs < 0 or args.qat_epochs < 0 or args.float_epochs + args.qat_epochs < 1:
+        raise UsageError("train for at least one epoch")
+
+
+def check_shape(stride: int, kernel: int | None, rate_penalty: float) -> int:
+    """``UsageError`` unless the stride divides an utterance's frames, the kernel (default
+    ``stride + 1``) covers the stride and the penalty is not negative; return the kernel."""
+    from qkspike.pymodel.model_config import ModelConfig
+
+    check_at_least_one(("--stride", stride), ("--kernel", kernel))
+    frames = ModelConfig.frames
+    if frames % stride:
+        raise UsageError(f"--stride {stride} does not divide the {frames} frames of an "
+                         f"utterance")
+    kernel = stride + 1 if kernel is None else kernel
+    if kernel < stride:
+        raise UsageError(f"--kernel {kernel} is below --stride {stride}: the encoder would "
+                         f"skip {stride - kernel} of every {stride} frames")
+    if kernel > 64:
+        raise UsageError(f"--kernel must be at most 64, not {kernel}")
+    if not rate_penalty >= 0:
+        raise UsageError(f"--rate-penalty must be 0 or more, not {rate_penalty}")
+    return kernel
+
+
+def check_training(args) -> int:
+    """Check :func:`add_training`'s options before any long work (``UsageError`` names the
+    first bad one); return the encoder kernel they ask for."""
+    check_training_run(args)
+    return check_shape(args.stride, args.kernel, args.rate_penalty)
+
+
+def train_config(args, rate_penalty: float = 0.0):
+    """The ``TrainConfig`` of :func:`add_training_run`'s options."""
+    from dataclasses import replace
+
+    from qkspike.pymodel.model_config import TrainConfig
+
+    return replace(TrainConfig(), seed=args.seed, float_epochs=args.float_epochs,
+                   qat_epochs=args.qat_epochs, threads=args.threads, augment=args.augment,
+                   rate_penalty=rate_penalty)
+
+
+def training_configs(args, classes) -> tuple:
+    """``(TrainConfig, ModelConfig)`` from :func:`add_training`'s options, checked."""
+    from qkspike.pymodel.model_config import ModelConfig
+
+    kernel = check_training(args)
+    return (train_config(args, args.rate_penalty),
+            ModelConfig(classes=tuple(classes), stride=args.stride, kernel=kernel))
+
+
+def add_parallel(parser, what: str) -> None:
+    """``--jobs`` and ``--scheduler``: where ``what`` runs (:mod:`sim.parallel`)."""
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"{what}: local worker processes at a time (default: every core)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help=f"{what}: on this Dask distributed scheduler instead (e.g. "
+                             f"tcp://host:8786; needs qkspike[distributed])")
 
 
 def add_progress(parser) -> None:

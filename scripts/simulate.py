@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .cli import UsageError
 from .clips import add_common, load_clips
-from .options import add_lanes, check_at_least_one, check_json_path, write_json
+from .options import add_lanes, add_parallel, check_at_least_one, check_json_path, write_json
 
 
 def add_arguments(parser) -> None:
@@ -19,11 +19,7 @@ def add_arguments(parser) -> None:
                              "--json)")
     parser.add_argument("--batch", type=int, default=25,
                         help="clips per Verilator run (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="local worker processes (default: every core)")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="run the batches on this Dask distributed scheduler instead "
-                             "(e.g. tcp://host:8786; needs qkspike[distributed])")
+    add_parallel(parser, "the batches")
 
 
 def run(args) -> int:

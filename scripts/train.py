@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
-
-from qkspike.pymodel.model_config import TrainConfig
 
 from .cli import UsageError
 from .clips import add_holdout, split_by_speaker
-from .options import add_augment, check_at_least_one, require_torch
+from .options import add_training, check_training, require_torch, training_configs
 
 
 def add_arguments(parser) -> None:
@@ -18,16 +16,7 @@ def add_arguments(parser) -> None:
                         help="FSDD folder (or one holding recordings/) or a Speech Commands "
                              "folder")
     parser.add_argument("--out", type=Path, required=True, help="model file to write (.npz)")
-    defaults = TrainConfig()
-    parser.add_argument("--seed", type=int, default=defaults.seed,
-                        help="seed of weights, shuffling and augmentation (default: %(default)s)")
-    parser.add_argument("--float-epochs", type=int, default=defaults.float_epochs,
-                        help="epochs of float training (default: %(default)s)")
-    parser.add_argument("--qat-epochs", type=int, default=defaults.qat_epochs,
-                        help="epochs of quantization-aware training (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=defaults.threads,
-                        help="CPU threads for PyTorch (default: %(default)s)")
-    add_augment(parser)
+    add_training(parser)
     add_holdout(parser)
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoint <out>.ckpt if it exists")
@@ -40,24 +29,18 @@ def run(args) -> int:
     from qkspike.pymodel.datasets import open_dataset
     from qkspike.pymodel.evaluate import evaluate, extract_features
     from qkspike.pymodel.frontend import FrontendConfig
-    from qkspike.pymodel.model_config import ModelConfig
     from qkspike.pymodel.report import build_report, format_table
     from qkspike.pymodel.train import train
 
-    check_at_least_one(("--threads", args.threads))
     if args.out.exists() and args.out.is_dir():
         raise UsageError(f"{args.out}: is a folder; give the model file's name")
     if args.out.suffix != ".npz":
         raise UsageError(f"{args.out}: the model file must end in .npz")
-    if args.float_epochs < 0 or args.qat_epochs < 0 or args.float_epochs + args.qat_epochs < 1:
-        raise UsageError("train for at least one epoch")
+    check_training(args)                   # bad options fail before the data is read
     dataset = split_by_speaker(open_dataset(args.data), args.holdout_speakers)
     for skipped in dataset.skipped:
         print(f"skipped: {skipped}")
-    config = replace(TrainConfig(), seed=args.seed, float_epochs=args.float_epochs,
-                     qat_epochs=args.qat_epochs, threads=args.threads,
-                     augment=args.augment)
-    model_config = ModelConfig(classes=dataset.classes)
+    config, model_config = training_configs(args, dataset.classes)
     frontend = FrontendConfig()
     checkpoint = args.out.with_name(args.out.name + ".ckpt")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -138,3 +138,30 @@ def test_voice_with_every_step_off_gives_the_evaluation_features_at_its_shift():
         rng.random()
     shift = int(rng.integers(-max_shift, max_shift + 1))
     assert np.array_equal(trained_on, features(clip, RATE, FrontendConfig(), shift=shift))
+
+
+def test_training_settings_compare_with_what_older_files_left_out():
+    """A model file written before a setting existed was trained with the setting's old
+    value (no rate penalty, the level recipe): such a file matches today's defaults, and
+    asking for a rate penalty or another recipe is a difference; threads never are."""
+    from dataclasses import asdict
+    saved = asdict(TrainConfig())
+    for name in ("rate_penalty", "augment"):
+        saved.pop(name)
+    assert TrainConfig().differences(saved) == []
+    assert TrainConfig(rate_penalty=2.0).differences(saved) == ["rate_penalty"]
+    assert TrainConfig(augment="voice").differences(saved) == ["augment"]
+    assert TrainConfig(threads=1, snr_db=(1.0, 2.0)).differences(saved) == ["snr_db"]
+
+
+def test_training_settings_come_back_from_a_model_file_as_they_were():
+    import json
+    from dataclasses import asdict
+    config = TrainConfig(seed=3, augment="voice", rate_penalty=0.5, snr_db=(1.0, 2.0))
+    stored = json.loads(json.dumps(asdict(config)))          # as a model file keeps them
+    assert TrainConfig.from_saved(stored) == config
+    assert TrainConfig.from_saved(stored, threads=1) == replace(config, threads=1)
+    older = {k: v for k, v in stored.items() if k not in ("augment", "rate_penalty")}
+    assert TrainConfig.from_saved(older).rate_penalty == 0.0
+    with pytest.raises(ValueError, match="unknown training settings: colour"):
+        TrainConfig.from_saved({**stored, "colour": 1})

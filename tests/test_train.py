@@ -120,10 +120,47 @@ def test_crossval_trains_a_model_per_held_out_speaker_and_resumes(tmp_path, caps
     assert main(argv) == 0                                          # a rerun resumes
     assert capsys.readouterr().out.count("done before, kept") == 2
     assert main(argv + ["--augment", "voice"]) == 2                 # other settings: refused
-    assert "fold ann was trained with other settings (augment)" in capsys.readouterr().err
+    assert "fold-ann.npz: trained with other settings (augment)" in capsys.readouterr().err
     argv[argv.index("--qat-epochs") + 1] = "2"
     assert main(argv) == 2
     assert "(qat_epochs)" in capsys.readouterr().err
+
+
+def test_rate_penalty_trains_the_spike_traffic_down(tmp_path):
+    """Same seed, same data: the penalised run ends with fewer spikes into the engine."""
+    from dataclasses import replace
+    dataset = read_fsdd(tiny_fsdd(tmp_path / "data"))
+    config = tiny_model_config(dataset)
+    runs = {}
+    for penalty in (0.0, 5.0):
+        trained = train(dataset, config, FrontendConfig(),
+                        replace(FAST, float_epochs=6, qat_epochs=0, rate_penalty=penalty),
+                        tmp_path / f"{penalty}.ckpt", progress=False, log=lambda _: None)
+        runs[penalty] = trained["history"][-1]["activity"]
+    assert runs[0.0] > 0 and runs[5.0] < 0.5 * runs[0.0], runs
+
+
+def test_sweep_point_trains_at_its_stride_then_is_reused_or_refused(tmp_path):
+    from dataclasses import replace
+
+    from qkspike.sim.sweep import Point, train_point
+    dataset = read_fsdd(tiny_fsdd(tmp_path / "data", digits=2))
+    config = replace(FAST, float_epochs=1, qat_epochs=1)
+    point = Point("s4_k4_r1", stride=4, kernel=4, rate_penalty=1.0)
+    first = train_point(dataset, FrontendConfig(), config, tmp_path / "sw", (point, None))
+    path = tmp_path / "sw" / "points" / "s4_k4_r1" / "model.npz"
+    model = modelfile.load(path)
+    assert (model.config.stride, model.config.kernel, model.config.steps) == (4, 4, 25)
+    assert model.metadata["train_config"]["rate_penalty"] == 1.0
+    assert first["clips"] == 20 and 0 <= first["accuracy"] <= 1     # indices 0-4: test
+    stamp = path.stat().st_mtime_ns
+    assert train_point(dataset, FrontendConfig(), config, tmp_path / "sw", (point, None)) == first
+    assert path.stat().st_mtime_ns == stamp                          # reused, not retrained
+    with pytest.raises(ValueError, match="trained with other settings .model kernel."):
+        train_point(dataset, FrontendConfig(), config, tmp_path / "sw",
+                    (replace(point, kernel=5), None))
+    held = train_point(dataset, FrontendConfig(), config, tmp_path / "sw", (point, "bob"))
+    assert held["speaker"] == "bob" and held["clips"] == 16          # every clip of bob
 
 
 def test_evaluation_features_are_not_augmented():
