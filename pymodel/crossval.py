@@ -6,13 +6,15 @@ voices the model never heard. FSDD has six speakers, so six folds; the summary g
 speaker's accuracy, the mean and the minimum, integer and float, and a confusion matrix per
 fold. A benchmark (about 15 minutes per fold with the default epochs on 2 cores), not a CI
 test; each finished fold is saved (``fold-<speaker>.json`` and ``.npz``) and a rerun skips
-it, so an interrupted run resumes at the fold it was in.
+it, so an interrupted run resumes at the fold it was in. With a teacher folder (a
+cross-validation of the teacher recipe), each fold learns from the teacher's model of the
+same fold, which never heard the held-out speaker either (``pymodel/distill.py``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -27,14 +29,15 @@ __all__ = ["cross_validate", "run_fold", "check_saved_settings", "summarise", "f
 
 def _fold(dataset: Dataset, speaker: str, model_config: ModelConfig, frontend: FrontendConfig,
           config: TrainConfig, out_dir: Path, progress: bool,
-          log: Callable[[str], None]) -> dict:
+          log: Callable[[str], None], teacher) -> dict:
     from .evaluate import evaluate, extract_features
     from .train import train_and_save
 
     split = dataset.hold_out([speaker])
     model = train_and_save(split, model_config, frontend, config, out_dir / f"fold-{speaker}.npz",
                            checkpoint=out_dir / f"fold-{speaker}.ckpt",
-                           metadata={"holdout_speakers": speaker}, progress=progress, log=log)
+                           metadata={"holdout_speakers": speaker}, progress=progress, log=log,
+                           teacher=teacher)
     data = extract_features(split.split("test"), frontend, progress=progress)
     evaluation = evaluate(model, data, progress=progress)
     return {"speaker": speaker, "clips": evaluation["clips"],
@@ -73,21 +76,39 @@ def _check_fold_settings(out_dir: Path, speaker: str, config: TrainConfig,
     check_saved_settings(model_path, config, model_config)
 
 
+def fold_teachers(teacher_folder: Optional[Path], speakers: Sequence[str]) -> dict:
+    """Each fold's teacher (``distill.Teacher``) from the teacher recipe's cross-validation
+    folder, or none without a folder; ``ValueError`` (one line) for the first missing or
+    unfit one, before any training."""
+    if teacher_folder is None:
+        return {speaker: None for speaker in speakers}
+    from .distill import fold_teacher_path, load_teacher
+
+    return {speaker: load_teacher(fold_teacher_path(teacher_folder, speaker),
+                                  student_holds_out=[speaker]) for speaker in speakers}
+
+
 def cross_validate(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
                    config: TrainConfig, out_dir: Path, *,
                    speakers: Optional[Sequence[str]] = None, progress: bool = True,
-                   log: Callable[[str], None] = print) -> dict:
+                   log: Callable[[str], None] = print,
+                   teacher_folder: Optional[Path] = None) -> dict:
     """Run (or resume) every fold; return :func:`summarise` of them, also written as
-    ``crossval.json`` in ``out_dir``."""
+    ``crossval.json`` in ``out_dir``. With ``teacher_folder``, each fold is distilled from
+    that folder's model of the same fold (``config.distill_weight`` > 0)."""
     speakers = list(speakers or dataset.speakers)
     if len(set(dataset.speakers)) < 2:
         raise ValueError(f"{dataset.root}: cross-validation needs at least two speakers")
+    teachers = fold_teachers(teacher_folder, speakers)
     out_dir.mkdir(parents=True, exist_ok=True)
     folds = [run_fold(dataset, speaker, model_config, frontend, config, out_dir,
-                      progress=progress, log=log, label=f"fold {number}/{len(speakers)}")
+                      progress=progress, log=log, label=f"fold {number}/{len(speakers)}",
+                      teacher=teachers[speaker])
              for number, speaker in enumerate(speakers, 1)]
     summary = summarise(folds, list(model_config.classes))
     summary["train_config"] = asdict(config)
+    if teacher_folder is not None:
+        summary["teacher_folder"] = str(teacher_folder)
     (out_dir / "crossval.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out_dir / "crossval.md").write_text(format_crossval(summary) + "\n")
     return summary
@@ -96,10 +117,13 @@ def cross_validate(dataset: Dataset, model_config: ModelConfig, frontend: Fronte
 def run_fold(dataset: Dataset, speaker: str, model_config: ModelConfig,
              frontend: FrontendConfig, config: TrainConfig, out_dir: Path, *,
              progress: bool = True, log: Callable[[str], None] = print,
-             label: str = "fold") -> dict:
-    """One fold: the model trained without ``speaker``, evaluated on every clip of theirs;
-    kept in ``out_dir/fold-<speaker>.json`` (and ``.npz``), reused by a rerun with the same
+             label: str = "fold", teacher=None) -> dict:
+    """One fold: the model trained without ``speaker`` (distilled from ``teacher``, a
+    ``distill.Teacher``, when given), evaluated on every clip of theirs; kept in
+    ``out_dir/fold-<speaker>.json`` (and ``.npz``), reused by a rerun with the same
     settings, refused with others."""
+    if teacher is not None:
+        config = replace(config, teacher=teacher.sha256)
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = out_dir / f"fold-{speaker}.json"
     if saved.exists():
@@ -107,7 +131,8 @@ def run_fold(dataset: Dataset, speaker: str, model_config: ModelConfig,
         log(f"{label} ({speaker}): done before, kept")
         return json.loads(saved.read_text())
     log(f"{label}: training without {speaker}")
-    fold = _fold(dataset, speaker, model_config, frontend, config, out_dir, progress, log)
+    fold = _fold(dataset, speaker, model_config, frontend, config, out_dir, progress, log,
+                 teacher)
     saved.write_text(json.dumps(fold, indent=2) + "\n")
     log(f"{label} ({speaker}): integer {100 * fold['accuracy']:.2f} % on {fold['clips']} "
         f"unheard clips")

@@ -110,6 +110,12 @@ class TrainConfig:
     #: operations as a fraction of their dense count (``model.dense_activity``); the engine
     #: walks only non-zero inputs, so fewer spikes are fewer cycles. 0: no penalty (shipped)
     rate_penalty: float = 0.0
+    #: knowledge distillation (``pymodel/distill.py``): the teacher model file's SHA-256
+    #: ("" for none), the weight of its soft targets in the loss (the labels' cross-entropy
+    #: keeps ``1 - distill_weight``) and their temperature
+    teacher: str = ""
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
 
     @classmethod
     def from_saved(cls, saved: dict, **overrides) -> "TrainConfig":
@@ -138,7 +144,8 @@ class TrainConfig:
 
 
 #: What models trained before a setting was stored were trained with.
-_BEFORE_STORED = {"augment": "level", "rate_penalty": 0.0}
+_BEFORE_STORED = {"augment": "level", "rate_penalty": 0.0, "teacher": "",
+                  "distill_weight": 0.0, "distill_temperature": 2.0}
 
 
 #: The settings that only one augmentation recipe reads (``pymodel/augment.py``).

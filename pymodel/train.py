@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .audio import AudioError, read_wav
 from .augment import augmented_features
 from .datasets import Dataset
+from .distill import Teacher, distillation_loss, teacher_logits
 from .frontend import FrontendConfig, features
 from .model import ModelConfig, QKSpikeNet
 from .model_config import TrainConfig
@@ -113,16 +114,34 @@ def _end_float_phase(net: QKSpikeNet, train_split: LoadedSplit, frontend: Fronte
     state["calibration"] = calibration
 
 
+def _check_teacher(config: TrainConfig, teacher: Optional[Teacher]) -> None:
+    """The settings name the teacher given (or none), so a model file's stored settings say
+    which teacher it learnt from."""
+    given = teacher.sha256 if teacher is not None else ""
+    if config.teacher != given:
+        raise ValueError(f"the training settings name teacher {config.teacher or 'none'!r}, "
+                         f"but {given or 'none'!r} was given")
+    if teacher is not None and not 0 < config.distill_weight <= 1:
+        raise ValueError(f"distill_weight must be in (0, 1] with a teacher, "
+                         f"not {config.distill_weight}")
+
+
 def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
           config: TrainConfig, checkpoint: Path, *, resume: bool = False,
           progress: bool = True, log: Callable[[str], None] = print,
-          on_epoch_end: Optional[Callable[[dict], None]] = None) -> dict:
+          on_epoch_end: Optional[Callable[[dict], None]] = None,
+          teacher: Optional[Teacher] = None) -> dict:
     """Train on the data set's ``train`` split; return the trained net and its history.
+
+    With a ``teacher`` (whose SHA-256 ``config.teacher`` must name), the loss is
+    ``(1 - w) * cross-entropy + w * distillation`` with ``w = config.distill_weight``, in
+    both phases.
 
     Returns a dict with ``net`` (calibrated, integer-trained), ``float_state`` (the float
     network's weights before quantization-aware training), ``calibration`` and ``history``.
     ``on_epoch_end`` sees each epoch's record after its checkpoint is on disk.
     """
+    _check_teacher(config, teacher)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     train_split = load_split(dataset, "train", progress=progress)
@@ -190,6 +209,10 @@ def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
             out = net(x, state["phase"])
             logits = out["logits"]
             loss = loss_fn(logits, y)
+            if teacher is not None:
+                soft = distillation_loss(logits, teacher_logits(teacher, x),
+                                         config.distill_temperature)
+                loss = (1 - config.distill_weight) * loss + config.distill_weight * soft
             if config.rate_penalty:
                 loss = loss + config.rate_penalty * out["activity"].mean()
             optimizer.zero_grad(set_to_none=True)
@@ -231,7 +254,7 @@ def train(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
 def train_and_save(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
                    config: TrainConfig, out: Path, *, checkpoint: Optional[Path] = None,
                    metadata: Optional[dict] = None, progress: bool = True,
-                   log: Callable[[str], None] = print):
+                   log: Callable[[str], None] = print, teacher: Optional[Teacher] = None):
     """:func:`train` (resuming ``checkpoint``, default ``<out>.ckpt``), export the integer
     model with its training settings and time in the metadata, save it to ``out``; return
     the :class:`IntegerModel`."""
@@ -242,7 +265,7 @@ def train_and_save(dataset: Dataset, model_config: ModelConfig, frontend: Fronte
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint or out.with_name(out.name + ".ckpt")
     trained = train(dataset, model_config, frontend, config, checkpoint, resume=True,
-                    progress=progress, log=log)
+                    progress=progress, log=log, teacher=teacher)
     model = export(trained["net"], frontend, float_state=trained["float_state"],
                    metadata={**(metadata or {}), "train_config": asdict(config),
                              "train_seconds": round(trained["train_seconds"], 1)})

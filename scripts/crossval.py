@@ -40,7 +40,7 @@ def run(args) -> int:
     config, model_config = training_configs(args, dataset.classes)
     summary = cross_validate(dataset, model_config, FrontendConfig(),
                              config, args.out, speakers=speakers,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, teacher_folder=args.teacher)
     print(format_crossval(summary))
     print(f"wrote crossval.json and crossval.md to {args.out}")
     return 0

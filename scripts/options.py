@@ -12,7 +12,8 @@ from pathlib import Path
 from .cli import UsageError
 
 __all__ = ["add_model", "add_lanes", "add_progress", "add_augment", "add_training",
-           "add_parallel", "add_training_run", "check_training", "check_training_run", "check_shape",
+           "add_parallel", "add_training_run", "add_distillation", "distillation_settings",
+           "check_training", "check_training_run", "check_shape",
            "train_config", "training_configs", "check_at_least_one",
            "check_json_path", "write_json", "make_out_folder", "require_torch", "DEFAULT_LANES"]
 
@@ -76,6 +77,39 @@ def add_training(parser) -> None:
                         help="weight of the firing-rate penalty (spike traffic as a fraction "
                              "of dense) in the loss; fewer spikes, fewer cycles "
                              "(default: %(default)s)")
+    add_distillation(parser)
+
+
+def add_distillation(parser) -> None:
+    """``--teacher`` and the distillation loss's weight and temperature."""
+    from qkspike.pymodel.model_config import TrainConfig
+
+    parser.add_argument("--teacher", type=Path, default=None, metavar="PATH",
+                        help="distil from a trained model: its model file (train), or the "
+                             "teacher recipe's crossval folder, whose fold-<speaker>.npz "
+                             "teaches each fold (crossval)")
+    parser.add_argument("--distill-weight", type=float, default=None, metavar="W",
+                        help="weight of the teacher's soft targets in the loss, the labels' "
+                             "keeping 1 - W; in (0, 1] (default: 0.5 with --teacher)")
+    parser.add_argument("--distill-temperature", type=float,
+                        default=TrainConfig.distill_temperature, metavar="T",
+                        help="temperature of the soft targets (default: %(default)s)")
+
+
+def distillation_settings(args) -> dict:
+    """The ``TrainConfig`` fields of :func:`add_distillation`'s options (none without a
+    teacher); ``UsageError`` for a bad one. The teacher's hash is set where it is read."""
+    if args.teacher is None:
+        if args.distill_weight is not None:
+            raise UsageError("--distill-weight needs --teacher")
+        return {}
+    weight = 0.5 if args.distill_weight is None else args.distill_weight
+    if not 0 < weight <= 1:
+        raise UsageError(f"--distill-weight must be above 0 and at most 1, not {weight}")
+    if not args.distill_temperature > 0:
+        raise UsageError(f"--distill-temperature must be above 0, not "
+                         f"{args.distill_temperature}")
+    return {"distill_weight": weight, "distill_temperature": args.distill_temperature}
 
 
 def check_training_run(args) -> None:
@@ -110,6 +144,7 @@ def check_training(args) -> int:
     """Check :func:`add_training`'s options before any long work (``UsageError`` names the
     first bad one); return the encoder kernel they ask for."""
     check_training_run(args)
+    distillation_settings(args)
     return check_shape(args.stride, args.kernel, args.rate_penalty)
 
 
@@ -128,8 +163,10 @@ def training_configs(args, classes) -> tuple:
     """``(TrainConfig, ModelConfig)`` from :func:`add_training`'s options, checked."""
     from qkspike.pymodel.model_config import ModelConfig
 
+    from dataclasses import replace
+
     kernel = check_training(args)
-    return (train_config(args, args.rate_penalty),
+    return (replace(train_config(args, args.rate_penalty), **distillation_settings(args)),
             ModelConfig(classes=tuple(classes), stride=args.stride, kernel=kernel))
 
 

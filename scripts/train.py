@@ -41,19 +41,30 @@ def run(args) -> int:
     for skipped in dataset.skipped:
         print(f"skipped: {skipped}")
     config, model_config = training_configs(args, dataset.classes)
+    teacher = None
+    if args.teacher is not None:
+        from dataclasses import replace
+
+        from qkspike.pymodel.distill import held_out_by, load_teacher
+        teacher = load_teacher(args.teacher, student_holds_out=sorted(
+            held_out_by({"holdout_speakers": args.holdout_speakers})))
+        config = replace(config, teacher=teacher.sha256)
+        print(f"teacher: {args.teacher} (soft targets weight {config.distill_weight:g}, "
+              f"temperature {config.distill_temperature:g})")
     frontend = FrontendConfig()
     checkpoint = args.out.with_name(args.out.name + ".ckpt")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     trained = train(dataset, model_config, frontend, config, checkpoint, resume=args.resume,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, teacher=teacher)
     from qkspike.pymodel.export import export
 
     metadata = {"dataset": dataset.name, "train_config": asdict(config),
                 "calibration": {k: v for k, v in trained["calibration"].items()},
                 "train_seconds": round(trained["train_seconds"], 1),
                 "history": trained["history"],
-                "holdout_speakers": args.holdout_speakers}
+                "holdout_speakers": args.holdout_speakers,
+                "teacher": str(args.teacher) if args.teacher else None}
     model = export(trained["net"], frontend, float_state=trained["float_state"],
                    metadata=metadata)
     test = extract_features(dataset.split("test"), frontend, progress=not args.no_progress)

@@ -77,6 +77,9 @@ def train_point(dataset, frontend, config: TrainConfig, out: Path, task: tuple) 
                              f"settings, so its speaker-held-out folds cannot be trained")
         config = TrainConfig.from_saved(stored, threads=config.threads)
         model_config = given.config
+        if speaker is not None and config.teacher:
+            raise ValueError(f"{point.model}: distilled from a teacher, so each held-out "
+                             f"fold needs the teacher's fold: run qkspike crossval --teacher")
     else:
         config = replace(config, rate_penalty=point.rate_penalty)
         model_config = ModelConfig(classes=dataset.classes, stride=point.stride,

@@ -169,3 +169,110 @@ def test_evaluation_features_are_not_augmented():
     split = LoadedSplit([clip], [rate], np.zeros(1, dtype=np.int64), ["c.wav"])
     feats, failed = featurize(split, FrontendConfig())
     assert failed == [] and np.array_equal(feats[0], features(clip, rate, FrontendConfig()))
+
+
+def _class_7_teacher(tmp_path, dataset):
+    """A model file whose float network says class 7 to everything, sure of it: no clip of
+    the tiny data is a 7, so a student that says 7 learnt it from the teacher."""
+    from dataclasses import replace
+    trained = train(dataset, tiny_model_config(dataset), FrontendConfig(),
+                    replace(FAST, float_epochs=1, qat_epochs=0), tmp_path / "t.ckpt",
+                    progress=False, log=lambda _: None)
+    model = export(trained["net"], FrontendConfig(), float_state=trained["float_state"])
+    model.float_params["head.w"] = np.zeros_like(model.float_params["head.w"])
+    model.float_params["head.b"] = np.where(np.arange(10) == 7, 20.0, 0.0).astype(np.float32)
+    modelfile.save(model, tmp_path / "teacher.npz")
+    return tmp_path / "teacher.npz"
+
+
+def test_distillation_teaches_the_teachers_answers(tmp_path):
+    from dataclasses import replace
+
+    from qkspike.pymodel.distill import load_teacher, teacher_logits
+    dataset = read_fsdd(tiny_fsdd(tmp_path / "data"))
+    teacher = load_teacher(_class_7_teacher(tmp_path, dataset))
+    train_split = load_split(dataset, "train", progress=False)
+    feats, _ = featurize(train_split, FrontendConfig())
+    x = torch.from_numpy(feats.astype(np.float32))
+    assert set(teacher_logits(teacher, x).argmax(1).tolist()) == {7}
+    assert 7 not in train_split.labels
+    config = replace(FAST, float_epochs=6, qat_epochs=0, seed=1)
+    said = {}
+    for name, (given, weight) in {"labels": (None, 0.0), "teacher": (teacher, 1.0)}.items():
+        trained = train(dataset, tiny_model_config(dataset), FrontendConfig(),
+                        replace(config, teacher=given.sha256 if given else "",
+                                distill_weight=weight),
+                        tmp_path / f"{name}.ckpt", progress=False, log=lambda _: None,
+                        teacher=given)
+        with torch.no_grad():
+            said[name] = trained["net"].eval()(x, "float")["logits"].argmax(1).numpy()
+    assert np.mean(said["labels"] == 7) == 0
+    assert np.mean(said["teacher"] == 7) > 0.9             # it learnt the teacher, not labels
+    with pytest.raises(ValueError, match="name teacher 'none'"):
+        train(dataset, tiny_model_config(dataset), FrontendConfig(), config,
+              tmp_path / "x.ckpt", progress=False, log=lambda _: None, teacher=teacher)
+
+
+def test_distillation_loss_is_zero_only_at_the_teacher():
+    from qkspike.pymodel.distill import distillation_loss
+    teacher = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    assert float(distillation_loss(teacher.clone(), teacher, 2.0)) == pytest.approx(0, abs=1e-6)
+    assert float(distillation_loss(torch.zeros(2, 3), teacher, 2.0)) > 0.1
+
+
+def test_distilled_crossval_uses_each_folds_teacher_and_refuses_others(tmp_path, capsys):
+    data = tiny_fsdd(tmp_path / "data", digits=2, indices=range(4))
+    run = ["crossval", "--data", str(data), "--float-epochs", "1", "--qat-epochs", "1",
+           "--no-progress", "--threads", "1"]
+    assert main(run + ["--out", str(tmp_path / "teachers")]) == 0
+    student = run + ["--out", str(tmp_path / "student"), "--stride", "4", "--kernel", "4",
+                     "--teacher", str(tmp_path / "teachers")]
+    assert main(student) == 0
+    fold = modelfile.load(tmp_path / "student" / "fold-ann.npz")
+    from qkspike.fetch import file_sha256
+    assert fold.metadata["train_config"]["teacher"] == file_sha256(
+        tmp_path / "teachers" / "fold-ann.npz")
+    assert fold.metadata["train_config"]["distill_weight"] == 0.5
+    capsys.readouterr()
+    assert main(student) == 0                                       # a rerun resumes
+    assert capsys.readouterr().out.count("done before, kept") == 2
+    plain = [a for a in student if a not in ("--teacher", str(tmp_path / "teachers"))]
+    assert main(plain) == 2                                         # without the teacher
+    assert "(teacher, distill_weight)" in capsys.readouterr().err
+    # A teacher that heard the held-out speaker is refused before any training.
+    (tmp_path / "heard").mkdir()
+    for speaker in ("ann", "bob"):
+        (tmp_path / "heard" / f"fold-{speaker}.npz").write_bytes(
+            (tmp_path / "teachers" / "fold-ann.npz").read_bytes())
+    assert main(run + ["--out", str(tmp_path / "s2"), "--teacher", str(tmp_path / "heard")]) == 2
+    assert "the teacher was trained on bob" in capsys.readouterr().err
+    assert not (tmp_path / "s2" / "fold-ann.npz").exists()
+    # `train --teacher`: the same check against the speakers it holds out.
+    taught = ["train", "--data", str(data), "--out", str(tmp_path / "taught.npz"),
+              "--float-epochs", "1", "--qat-epochs", "1", "--no-progress", "--threads", "1",
+              "--teacher", str(tmp_path / "teachers" / "fold-ann.npz")]
+    assert main(taught + ["--holdout-speakers", "bob"]) == 2
+    assert "the teacher was trained on bob" in capsys.readouterr().err
+    assert main(taught + ["--holdout-speakers", "ann"]) == 0
+    assert modelfile.load(tmp_path / "taught.npz").metadata["train_config"]["teacher"] == \
+        file_sha256(tmp_path / "teachers" / "fold-ann.npz")
+    # A sweep cannot train a distilled model's held-out folds: it has no teacher folds.
+    from qkspike.sim.sweep import Point, train_point
+    given = Point("given", model=str(tmp_path / "student" / "fold-ann.npz"))
+    with pytest.raises(ValueError, match="needs the teacher's fold"):
+        train_point(read_fsdd(data), FrontendConfig(), FAST, tmp_path / "sw", (given, "bob"))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--distill-weight", "0.5"], "--distill-weight needs --teacher"),
+    (["--teacher", "T", "--distill-weight", "1.5"], "--distill-weight must be above 0"),
+    (["--teacher", "T", "--distill-temperature", "0"], "--distill-temperature must be above 0"),
+    (["--teacher", "missing.npz"], "missing.npz: no teacher model file there"),
+])
+def test_train_rejects_bad_distillation(tmp_path, capsys, extra, message):
+    data = tiny_fsdd(tmp_path / "data", digits=1, indices=range(1))
+    teacher = [str(tmp_path / a) if a in ("T", "missing.npz") else a for a in extra]
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "m.npz"),
+                 "--no-progress"] + teacher) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
