@@ -92,19 +92,28 @@ def cross_validate(dataset: Dataset, model_config: ModelConfig, frontend: Fronte
                    config: TrainConfig, out_dir: Path, *,
                    speakers: Optional[Sequence[str]] = None, progress: bool = True,
                    log: Callable[[str], None] = print,
-                   teacher_folder: Optional[Path] = None) -> dict:
+                   teacher_folder: Optional[Path] = None, jobs: int = 1, client=None) -> dict:
     """Run (or resume) every fold; return :func:`summarise` of them, also written as
     ``crossval.json`` in ``out_dir``. With ``teacher_folder``, each fold is distilled from
-    that folder's model of the same fold (``config.distill_weight`` > 0)."""
+    that folder's model of the same fold (``config.distill_weight`` > 0). ``jobs`` folds
+    at a time in local processes, or on ``client`` (a Dask client); in parallel, each fold
+    logs one line per epoch, with its speaker's name, instead of bars."""
     speakers = list(speakers or dataset.speakers)
     if len(set(dataset.speakers)) < 2:
         raise ValueError(f"{dataset.root}: cross-validation needs at least two speakers")
-    teachers = fold_teachers(teacher_folder, speakers)
+    fold_teachers(teacher_folder, speakers)     # every teacher checked before any training
     out_dir.mkdir(parents=True, exist_ok=True)
-    folds = [run_fold(dataset, speaker, model_config, frontend, config, out_dir,
-                      progress=progress, log=log, label=f"fold {number}/{len(speakers)}",
-                      teacher=teachers[speaker])
-             for number, speaker in enumerate(speakers, 1)]
+    tasks = [(number, len(speakers), speaker) for number, speaker in enumerate(speakers, 1)]
+    shared = (dataset, model_config, frontend, config, out_dir, teacher_folder)
+    if jobs <= 1 and client is None:
+        folds = [_fold_task(*shared, task, progress=progress, log=log) for task in tasks]
+    else:
+        # Folds are independent: spread them over processes or a Dask cluster (the runner
+        # of the regression jobs). Each worker logs its epochs with its speaker's name.
+        from qkspike.sim.parallel import run_tasks
+
+        done = dict(run_tasks(_fold_task, shared, tasks, jobs=jobs, client=client))
+        folds = [done[index] for index in range(len(tasks))]
     summary = summarise(folds, list(model_config.classes))
     summary["train_config"] = asdict(config)
     if teacher_folder is not None:
@@ -112,6 +121,22 @@ def cross_validate(dataset: Dataset, model_config: ModelConfig, frontend: Fronte
     (out_dir / "crossval.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out_dir / "crossval.md").write_text(format_crossval(summary) + "\n")
     return summary
+
+
+def _fold_task(dataset: Dataset, model_config: ModelConfig, frontend: FrontendConfig,
+               config: TrainConfig, out_dir: Path, teacher_folder: Optional[Path],
+               task: tuple, *, progress: bool = False,
+               log: Optional[Callable[[str], None]] = None) -> dict:
+    """One fold as a job of ``sim.parallel.run_tasks``: ``task = (number, count, speaker)``;
+    the teacher is loaded where the fold runs (a network does not travel between
+    processes)."""
+    number, count, speaker = task
+    if log is None:
+        def log(line: str) -> None:
+            print(f"{speaker}: {line}", flush=True)
+    return run_fold(dataset, speaker, model_config, frontend, config, out_dir,
+                    progress=progress, log=log, label=f"fold {number}/{count}",
+                    teacher=fold_teachers(teacher_folder, [speaker])[speaker])
 
 
 def run_fold(dataset: Dataset, speaker: str, model_config: ModelConfig,

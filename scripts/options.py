@@ -161,19 +161,19 @@ def train_config(args, rate_penalty: float = 0.0):
 
 def training_configs(args, classes) -> tuple:
     """``(TrainConfig, ModelConfig)`` from :func:`add_training`'s options, checked."""
-    from qkspike.pymodel.model_config import ModelConfig
-
     from dataclasses import replace
+
+    from qkspike.pymodel.model_config import ModelConfig
 
     kernel = check_training(args)
     return (replace(train_config(args, args.rate_penalty), **distillation_settings(args)),
             ModelConfig(classes=tuple(classes), stride=args.stride, kernel=kernel))
 
 
-def add_parallel(parser, what: str) -> None:
+def add_parallel(parser, what: str, default: str = "every core") -> None:
     """``--jobs`` and ``--scheduler``: where ``what`` runs (:mod:`sim.parallel`)."""
     parser.add_argument("--jobs", type=int, default=None,
-                        help=f"{what}: local worker processes at a time (default: every core)")
+                        help=f"{what}: local worker processes at a time (default: {default})")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help=f"{what}: on this Dask distributed scheduler instead (e.g. "
                              f"tcp://host:8786; needs qkspike[distributed])")

@@ -11,6 +11,7 @@ worker once instead of travelling with each task.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -58,6 +59,16 @@ def dask_client(address: Optional[str]) -> Iterator[Any]:
         yield client
 
 
+def _worker_context():
+    """Workers from a fork server where the platform has one: a child forked straight from
+    a process whose PyTorch (OpenMP) threads have run can hang in its first parallel
+    region (a fold trained in parallel after one trained here did); the server's children
+    start from a clean, single-threaded process and import what their task needs."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("forkserver")
+    return None
+
+
 def run_tasks(function: Callable, shared: Sequence[Any], tasks: Sequence[Any], *,
               jobs: int = 1, client: Any = None) -> Iterator[tuple[int, Any]]:
     """``(index, function(*shared, tasks[index]))`` for every task, in the order they finish.
@@ -78,7 +89,8 @@ def run_tasks(function: Callable, shared: Sequence[Any], tasks: Sequence[Any], *
         for index, task in enumerate(tasks):
             yield index, function(*shared, task)
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
+                             mp_context=_worker_context()) as pool:
         futures = {pool.submit(_call, function, shared, task): index
                    for index, task in enumerate(tasks)}
         for future in as_completed(futures):

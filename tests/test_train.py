@@ -124,6 +124,17 @@ def test_crossval_trains_a_model_per_held_out_speaker_and_resumes(tmp_path, caps
     argv[argv.index("--qat-epochs") + 1] = "2"
     assert main(argv) == 2
     assert "(qat_epochs)" in capsys.readouterr().err
+    # Folds in parallel processes: the same models, bit for bit.
+    parallel = ["crossval", "--data", str(data), "--out", str(tmp_path / "cv2"),
+                "--float-epochs", "1", "--qat-epochs", "1", "--no-progress", "--jobs", "2"]
+    assert main(parallel) == 0
+    again = json.loads((tmp_path / "cv2" / "crossval.json").read_text())
+    assert [f["speaker"] for f in again["folds"]] == ["ann", "bob"]
+    for speaker in ("ann", "bob"):
+        one = modelfile.load(out / f"fold-{speaker}.npz")
+        two = modelfile.load(tmp_path / "cv2" / f"fold-{speaker}.npz")
+        for name, layer in one.layers.items():
+            assert np.array_equal(layer.weight, two.layers[name].weight), (speaker, name)
 
 
 def test_rate_penalty_trains_the_spike_traffic_down(tmp_path):
