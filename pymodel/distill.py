@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 __all__ = ["Teacher", "load_teacher", "fold_teacher_path", "held_out_by", "teacher_logits",
            "distillation_loss"]
@@ -32,11 +32,11 @@ class Teacher:
 
 
 def held_out_by(metadata: dict) -> set[str]:
-    """The speakers a model file says it was trained without (none when it does not say)."""
-    names = metadata.get("holdout_speakers") or ""
-    if isinstance(names, (list, tuple)):
-        return {str(name) for name in names}
-    return {name.strip() for name in str(names).split(",") if name.strip()}
+    """The speakers a model file says it was trained without (none when it does not say):
+    its ``holdout_speakers``, stored as the command line gave them."""
+    from .datasets import speaker_names
+
+    return set(speaker_names(metadata.get("holdout_speakers") or ""))
 
 
 def load_teacher(path: Path, *, student_holds_out: Sequence[str] = ()) -> Teacher:
@@ -67,12 +67,10 @@ def fold_teacher_path(folder: Path, speaker: str) -> Path:
     return Path(folder) / f"fold-{speaker}.npz"
 
 
-def teacher_logits(teacher: Optional[Teacher], x):
-    """The teacher's float logits for a batch of features (no gradient), or ``None``."""
+def teacher_logits(teacher: Teacher, x):
+    """The teacher's float logits for a batch of features (no gradient)."""
     import torch
 
-    if teacher is None:
-        return None
     with torch.no_grad():
         return teacher.net(x, "float")["logits"]
 

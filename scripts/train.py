@@ -45,9 +45,10 @@ def run(args) -> int:
     if args.teacher is not None:
         from dataclasses import replace
 
-        from qkspike.pymodel.distill import held_out_by, load_teacher
-        teacher = load_teacher(args.teacher, student_holds_out=sorted(
-            held_out_by({"holdout_speakers": args.holdout_speakers})))
+        from qkspike.pymodel.datasets import speaker_names
+        from qkspike.pymodel.distill import load_teacher
+        teacher = load_teacher(args.teacher,
+                               student_holds_out=speaker_names(args.holdout_speakers or ""))
         config = replace(config, teacher=teacher.sha256)
         print(f"teacher: {args.teacher} (soft targets weight {config.distill_weight:g}, "
               f"temperature {config.distill_temperature:g})")
