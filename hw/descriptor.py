@@ -51,7 +51,6 @@ FIELDS: dict[str, tuple[Callable[[dict, dict], ShapeCastable], Callable[[Descrip
     "neuron_base": (lambda s, w: _index(s["neuron_rows"]), lambda d: d.neuron_base),
     "levels": (lambda s, w: unsigned(w["spike"]), lambda d: d.levels),
     "leak_enable": (lambda s, w: unsigned(1), lambda d: int(d.leak_shift is not None)),
-    "leak_shift": (lambda s, w: _count(contract.MAX_LEAK_SHIFT), lambda d: d.leak_shift or 0),
     "reset": (lambda s, w: unsigned(contract.RESET_CODE_BITS),
               lambda d: contract.reset_code(d.reset)),
     "count_spikes": (lambda s, w: unsigned(1), lambda d: int(d.count_spikes)),
@@ -62,8 +61,7 @@ FIELDS: dict[str, tuple[Callable[[dict, dict], ShapeCastable], Callable[[Descrip
 #: What the sparse engine samples at ``start``.
 ENGINE_FIELDS = ("c_out", "chunks", "weight_base", "row_stride", "bias_base")
 #: What the post-processor reads while a layer's chunks arrive.
-POST_FIELDS = ("post", "shift", "neuron_base", "levels", "leak_enable", "leak_shift",
-               "reset", "c_out")
+POST_FIELDS = ("post", "shift", "neuron_base", "levels", "leak_enable", "reset", "c_out")
 
 
 def layout_for(sizes: dict, widths: Optional[dict] = None,

@@ -79,7 +79,7 @@ class NeuronIntegrate(wiring.Component):
             "current": In(data.ArrayLayout(signed(input_bits), lanes)),
             "threshold": In(data.ArrayLayout(unsigned(threshold_bits), lanes)),
             "leak_enable": In(1),
-            "leak_shift": In(unsigned(contract.MAX_LEAK_SHIFT.bit_length())),
+            "leak_shift": In(data.ArrayLayout(unsigned(contract.LEAK_SHIFT_BITS), lanes)),
             "h": Out(data.ArrayLayout(signed(self.h_bits), lanes)),
             "multiples": Out(data.ArrayLayout(
                 data.ArrayLayout(unsigned(self.multiple_bits), max_levels), lanes)),
@@ -89,7 +89,7 @@ class NeuronIntegrate(wiring.Component):
         m = Module()
         for lane in range(self.lanes):
             v = Mux(self.fresh, 0, self.state[lane])
-            leak = Mux(self.leak_enable, v >> self.leak_shift, 0)
+            leak = Mux(self.leak_enable, v >> self.leak_shift[lane], 0)
             m.d.comb += self.h[lane].eq(v - leak + self.current[lane])
             for j in range(1, self.max_levels + 1):
                 m.d.comb += self.multiples[lane][j - 1].eq(
@@ -210,8 +210,8 @@ class NeuronUpdate(wiring.Component):
         ``D`` for this population, ``1..max_levels``.
     leak_enable : In(1)
         0 for no leak (``k = None``).
-    leak_shift : In(4)
-        ``k``.
+    leak_shift : In(ArrayLayout(unsigned(4), P))
+        ``k`` per lane (per-head leak shifts make them differ).
     reset : In(RESET_CODE_BITS)
         The reset mode's code (``contract.reset_code``).
     spikes : Out(ArrayLayout(unsigned(spike_bits), P))
@@ -240,7 +240,7 @@ class NeuronUpdate(wiring.Component):
             "threshold": In(data.ArrayLayout(unsigned(threshold_bits), lanes)),
             "levels": In(unsigned(self.spike_bits)),
             "leak_enable": In(1),
-            "leak_shift": In(unsigned(contract.MAX_LEAK_SHIFT.bit_length())),
+            "leak_shift": In(data.ArrayLayout(unsigned(contract.LEAK_SHIFT_BITS), lanes)),
             "reset": In(contract.RESET_CODE_BITS),
             "spikes": Out(data.ArrayLayout(unsigned(self.spike_bits), lanes)),
             "next_state": Out(data.ArrayLayout(signed(state_bits), lanes)),
@@ -335,10 +335,13 @@ class NeuronArray(wiring.Component):
         m.submodules.thresholds = thresholds = memory.Memory(
             shape=data.ArrayLayout(unsigned(p.threshold_bits), lanes), depth=self.chunks,
             init=self._threshold_rows())
+        m.submodules.leaks = leaks = memory.Memory(
+            shape=data.ArrayLayout(unsigned(contract.LEAK_SHIFT_BITS), lanes), depth=self.chunks,
+            init=p.leak_rows(lanes).tolist())
         state_wr = state.write_port()
         # Transparent so that, with a single chunk, back-to-back steps see the state just written.
         state_rd = state.read_port(transparent_for=(state_wr,))
-        threshold_rd = thresholds.read_port()
+        threshold_rd, leak_rd = thresholds.read_port(), leaks.read_port()
 
         chunk = Signal(range(self.chunks))          # chunk of the next input transfer
         fresh = Signal(self.chunks, init=(1 << self.chunks) - 1)  # row not written since clear
@@ -356,6 +359,7 @@ class NeuronArray(wiring.Component):
         m.d.comb += [
             state_rd.addr.eq(chunk), state_rd.en.eq(accept),
             threshold_rd.addr.eq(chunk), threshold_rd.en.eq(accept),
+            leak_rd.addr.eq(chunk), leak_rd.en.eq(accept),
         ]
         writing_same_row = advance & (a_chunk == chunk)
         with m.If(accept):
@@ -377,7 +381,7 @@ class NeuronArray(wiring.Component):
             update.threshold.eq(threshold_rd.data),
             update.levels.eq(p.levels),
             update.leak_enable.eq(p.leak_shift is not None),
-            update.leak_shift.eq(p.leak_shift or 0),
+            update.leak_shift.eq(leak_rd.data),
             update.reset.eq(contract.reset_code(p.reset)),
             state_wr.addr.eq(a_chunk),
             state_wr.data.eq(update.next_state),

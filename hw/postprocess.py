@@ -16,6 +16,8 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from qkspike.pymodel.golden import contract
+
 from .descriptor import POST_FIELDS, descriptor_layout
 from .neuron import NeuronFire, NeuronIntegrate
 from .program import Post, Program
@@ -47,7 +49,9 @@ class PostProcessor(wiring.Component):
     * ``LOGITS``: the accumulators are logits; they go out on ``logits`` unchanged.
 
     Neuron state lives in one memory for all populations (row ``neuron_base + chunk``) with
-    the thresholds in a ROM beside it; the residual stream in another (row ``chunk``).
+    the thresholds and the leak shifts in ROMs beside it (per lane: per-head leak shifts
+    give the lanes of one row different shifts); the residual stream in another (row
+    ``chunk``).
     A *fresh* bit per state row stands for "0 since the last clear", so ``clear`` resets
     every membrane in one cycle.
 
@@ -119,9 +123,12 @@ class PostProcessor(wiring.Component):
         m.submodules.thresholds = thresholds = memory.Memory(
             shape=data.ArrayLayout(unsigned(w["threshold"]), lanes), depth=s["neuron_rows"],
             init=program.threshold_rows.tolist())
+        m.submodules.leak_shifts = leak_shifts = memory.Memory(
+            shape=data.ArrayLayout(unsigned(contract.LEAK_SHIFT_BITS), lanes),
+            depth=s["neuron_rows"], init=program.leak_rows.tolist())
         residual_wr, state_wr = residuals.write_port(), states.write_port()
         residual_rd, state_rd = residuals.read_port(), states.read_port()
-        threshold_rd = thresholds.read_port()
+        threshold_rd, leak_rd = thresholds.read_port(), leak_shifts.read_port()
 
         m.submodules.rescale = rescale = Rescale(lanes=lanes, accumulator_bits=w["accumulator"])
         m.submodules.residual = residual = ResidualAdd(
@@ -143,7 +150,7 @@ class PostProcessor(wiring.Component):
         m.d.comb += [
             row.eq(control.neuron_base + self.i.payload.chunk),
             residual_rd.addr.eq(self.i.payload.chunk), state_rd.addr.eq(row),
-            threshold_rd.addr.eq(row),
+            threshold_rd.addr.eq(row), leak_rd.addr.eq(row),
             self.logits.eq(self.i.payload.acc), self.logits_chunk.eq(self.i.payload.chunk),
             self.logits_valid.eq(self.i.valid & is_logits),
         ]
@@ -182,10 +189,12 @@ class PostProcessor(wiring.Component):
         s2_residual = Signal.like(residual.result)
         s2_state = Signal.like(state_rd.data)
         s2_theta = Signal.like(threshold_rd.data)
+        s2_leak = Signal.like(leak_rd.data)
         s2_chunk = Signal.like(s1_chunk)
         s2_row = Signal.like(s1_row)
         m.d.sync += [s2_valid.eq(s1_valid), s2_fresh.eq(s1_fresh), s2_residual.eq(residual.result),
                      s2_state.eq(state_rd.data), s2_theta.eq(threshold_rd.data),
+                     s2_leak.eq(leak_rd.data),
                      s2_chunk.eq(s1_chunk), s2_row.eq(s1_row)]
         m.d.sync += [s2_u[lane].eq(Mux(is_residual, residual.result[lane], s1_acc[lane]))
                      for lane in range(lanes)]
@@ -195,7 +204,7 @@ class PostProcessor(wiring.Component):
             integrate.state.eq(s2_state), integrate.fresh.eq(s2_fresh),
             integrate.current.eq(s2_u), integrate.threshold.eq(s2_theta),
             integrate.leak_enable.eq(control.leak_enable),
-            integrate.leak_shift.eq(control.leak_shift),
+            integrate.leak_shift.eq(s2_leak),
         ]
         s3_valid = Signal()
         s3_h = Signal.like(integrate.h)

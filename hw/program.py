@@ -113,7 +113,8 @@ class Descriptor:
     shift: int = 0
     neuron_base: int = 0
     levels: int = 1
-    leak_shift: Optional[int] = None
+    #: None (no leak), one k, or one per channel (the lanes read theirs from leak_rows)
+    leak_shift: Optional[int] | tuple[int, ...] = None
     reset: contract.ResetMode = contract.ResetMode.SOFT
     count_spikes: bool = False  # the neuron's spikes feed the head's counts
     theta_attn: int = 1
@@ -127,6 +128,9 @@ class Program:
     weight_rows: np.ndarray       # (rows, P) int8
     bias_rows: np.ndarray         # (rows, P) int64
     threshold_rows: np.ndarray    # (rows, P) int64
+    #: (rows, P) int64: each neuron's leak shift k, beside its threshold (per-head leaks
+    #: make it differ between lanes; 0 in populations without leak)
+    leak_rows: np.ndarray
     widths: dict[str, int]
     sizes: dict[str, int]
     #: population name -> first row, for reading state and thresholds back
@@ -183,16 +187,18 @@ def compile_program(model: IntegerModel, lanes: int, *,
     check_design_size(model, lanes)
     cfg = model.config
 
-    # Neuron populations: state and threshold rows.
-    neuron_bases, threshold_chunks = {}, []
+    # Neuron populations: state, threshold and leak-shift rows.
+    neuron_bases, threshold_chunks, leak_chunks = {}, [], []
     row = 0
     for group in group_names(cfg):
         neuron_bases[group] = row
         # Padding lanes get the largest threshold; their spikes are never read.
         theta = model.thresholds[group]
         threshold_chunks.append(contract.split_into_lanes(theta, lanes, fill=int(theta.max())))
+        leak_chunks.append(model.neuron_params(group).leak_rows(lanes))
         row += threshold_chunks[-1].shape[0]
     thresholds = np.concatenate(threshold_chunks)
+    leak_shifts = np.concatenate(leak_chunks)
 
     # Layers: weight and bias rows, and the descriptor of each.
     weights, biases, descriptors = [], [], {}
@@ -269,4 +275,4 @@ def compile_program(model: IntegerModel, lanes: int, *,
     if any(d.source is Source.ATTENTION and d.c_in != cfg.channels for d in spike_layers):
         raise FitError("attention layers must take the model's channel count as input")
     return Program(lanes, step, descriptors["head"], weight_array, bias_array, thresholds,
-                   widths, sizes, neuron_bases)
+                   leak_shifts, widths, sizes, neuron_bases)

@@ -57,10 +57,20 @@ def _spike(h: torch.Tensor, theta: torch.Tensor, levels: int, exact_comparisons:
     return _ste(exact, torch.clamp(ratio, 0.0, levels + 1.0))
 
 
-def _floor_shift(v: torch.Tensor, shift: int) -> torch.Tensor:
-    """``v >> shift`` (floor) with gradient ``2**-shift``."""
-    scaled = v / (1 << shift)
+def _floor_shift(v: torch.Tensor, shift: int | torch.Tensor) -> torch.Tensor:
+    """``v >> shift`` (floor) with gradient ``2**-shift``; ``shift`` one for all channels
+    or one per channel (the last dimension)."""
+    scaled = v * 2.0 ** -shift
     return _ste(torch.floor(scaled), scaled)
+
+
+def _leak_shift(config: ModelConfig, kind: str, like: torch.Tensor):
+    """A neuron kind's leak shift: ``None``, an ``int``, or with per-head leak shifts a
+    tensor of one shift per channel (:func:`pymodel.topology.leak_shifts`)."""
+    shift = topology.leak_shifts(config, kind)
+    if isinstance(shift, tuple):
+        return torch.tensor(shift, dtype=like.dtype, device=like.device)
+    return shift
 
 
 def _saturate(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -266,10 +276,11 @@ def _forward(config: ModelConfig, p: dict, x: torch.Tensor, *, integer: bool,
 
     def neuron(group, v, u, theta):
         n = config.neurons[group]
+        shift = _leak_shift(config, group, x)
         if integer:
-            leak = _floor_shift(v, n.leak_shift) if n.leak_shift is not None else 0.0
+            leak = _floor_shift(v, shift) if shift is not None else 0.0
         else:
-            leak = v * 2.0 ** -n.leak_shift if n.leak_shift is not None else 0.0
+            leak = v * 2.0 ** -shift if shift is not None else 0.0
         h = v - leak + u
         s = _spike(h, theta, n.levels, exact_comparisons=integer)
         v = _RESET[contract.ResetMode(n.reset)](h, s, theta)

@@ -16,9 +16,20 @@ AUGMENTATIONS = ("level", "voice")
 
 @dataclass(frozen=True)
 class NeuronConfig:
+    """One neuron kind of every block: levels ``D``, leak shift ``k`` (``None``: no leak),
+    reset mode, and optionally one leak shift per attention head.
+
+    ``head_leak_shifts`` (empty: off) gives the channels of head ``h`` the leak shift
+    ``head_leak_shifts[h]`` in place of ``leak_shift``: different heads, different time
+    constants (our reading of IML-Spikeformer's hierarchical decay mask; DESIGN.md section
+    2). Channel ``c`` belongs to head ``c // (channels / heads)``; the ``qk`` kind's Q and K
+    halves each split that way (:func:`pymodel.topology.channel_heads`).
+    """
+
     levels: int = 3
     leak_shift: Optional[int] = 1
     reset: str = "soft"
+    head_leak_shifts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,9 @@ class ModelConfig:
     def from_dict(cls, values: dict) -> "ModelConfig":
         values = dict(values)
         values["classes"] = tuple(values["classes"])
-        values["neurons"] = {name: NeuronConfig(**n) for name, n in values["neurons"].items()}
+        values["neurons"] = {name: NeuronConfig(**{**n, "head_leak_shifts": tuple(
+                                 n.get("head_leak_shifts", ()))})
+                             for name, n in values["neurons"].items()}
         return cls(**values)
 
 

@@ -1,7 +1,8 @@
 """The QKSpike model file: one versioned ``.npz`` holding everything the integer network needs.
 
 Contents: int8 weights, integer biases, rescale shifts, per-channel thresholds, the neuron
-settings (levels ``D``, leak shift, reset), the integer widths, the front-end constants,
+settings (levels ``D``, leak shift, reset, optional per-head leak shifts; a file without
+``head_leak_shifts`` has none), the integer widths, the front-end constants,
 the class names, optional float reference weights (for the float accuracy) and training
 metadata. Numpy only: the golden model and the RTL generator load it without PyTorch.
 
@@ -108,7 +109,8 @@ class IntegerModel:
 
     def neuron_params(self, group: str) -> NeuronParams:
         n = self.config.neurons[group_kind(group)]
-        return NeuronParams(self.thresholds[group], levels=n.levels, leak_shift=n.leak_shift,
+        return NeuronParams(self.thresholds[group], levels=n.levels,
+                            leak_shift=topology.leak_shifts(self.config, group_kind(group)),
                             reset=n.reset, state_bits=self.config.state_bits)
 
     def factor_max(self, name: str) -> int:
@@ -224,12 +226,19 @@ def _check_config(path, raw) -> ModelConfig:
         n = _mapping(path, _require(neurons, kind, path, "config.neurons."),
                      f"config.neurons.{kind}")
         prefix = f"config.neurons.{kind}."
-        _check_keys(path, n, ("levels", "leak_shift", "reset"), prefix)
+        _check_keys(path, n, ("levels", "leak_shift", "reset", "head_leak_shifts"), prefix)
         _check_int(path, prefix + "levels", _require(n, "levels", path, prefix), 1,
                    contract.MAX_LEVELS)
         leak = _require(n, "leak_shift", path, prefix)
         if leak is not None:
             _check_int(path, prefix + "leak_shift", leak, 0, contract.MAX_LEAK_SHIFT)
+        head_leaks = n.get("head_leak_shifts", [])
+        if not isinstance(head_leaks, list) or len(head_leaks) not in (0, raw["heads"]):
+            _fail(path, prefix + "head_leak_shifts",
+                  f"expected an empty list or one shift per head ({raw['heads']})")
+        for head, shift in enumerate(head_leaks):
+            _check_int(path, f"{prefix}head_leak_shifts[{head}]", shift, 0,
+                       contract.MAX_LEAK_SHIFT)
         modes = [mode.value for mode in contract.ResetMode]
         if _require(n, "reset", path, prefix) not in modes:
             _fail(path, prefix + "reset", f"{n['reset']!r} is not "

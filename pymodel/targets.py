@@ -95,11 +95,14 @@ def memory_bits(*, weights: int, biases: int, bias_bits: int, thresholds: int,
 
     The one count: the report gives it for the model's own entries, the core's parameter
     file for the rows of ``P`` lanes the core really holds (padding included). Weights are
-    int8; every neuron has a threshold and a state.
+    int8; every neuron has a threshold, a leak shift (beside the threshold in the ROM) and a
+    state.
     """
     from .golden import contract
     bits = {"weights": weights * contract.WEIGHT_BITS, "biases": biases * bias_bits,
-            "thresholds": thresholds * threshold_bits, "neuron_state": thresholds * state_bits,
+            "thresholds": thresholds * threshold_bits,
+            "leak_shifts": thresholds * contract.LEAK_SHIFT_BITS,
+            "neuron_state": thresholds * state_bits,
             "residual": residuals * residual_bits}
     total = sum(bits.values())
     bits["total"] = total

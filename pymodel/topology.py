@@ -18,12 +18,14 @@ import enum
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import numpy as np
+
 from .golden import contract
 from .model_config import ModelConfig
 
 __all__ = ["Source", "Post", "LayerKind", "Layer", "ENCODER", "BLOCK", "HEAD", "GROUP_SIZES",
            "layers", "step_layers", "layer", "groups", "group_kind", "group_size",
-           "factor_max"]
+           "channel_heads", "leak_shifts", "factor_max"]
 
 
 class Source(enum.Enum):
@@ -159,6 +161,24 @@ def group_kind(group: str) -> str:
 
 def group_size(config: ModelConfig, group: str) -> int:
     return GROUP_SIZES[group_kind(group)](config.channels, config.hidden)
+
+
+def channel_heads(config: ModelConfig, kind: str) -> np.ndarray:
+    """The attention head of every channel of a neuron kind: the kind's channels split into
+    ``heads`` equal runs, except ``qk``, whose Q half and K half each split that way (head
+    ``h``'s Q and K channels share a head)."""
+    size = GROUP_SIZES[kind](config.channels, config.hidden)
+    half = size // 2 if kind == "qk" else size
+    return (np.arange(size) % half) // (half // config.heads)
+
+
+def leak_shifts(config: ModelConfig, kind: str):
+    """A neuron kind's leak: ``None``, one shift for every channel, or, with per-head leak
+    shifts, one per channel (:class:`pymodel.golden.neuron.NeuronParams`' ``leak_shift``)."""
+    n = config.neurons[kind]
+    if not n.head_leak_shifts:
+        return n.leak_shift
+    return tuple(int(n.head_leak_shifts[h]) for h in channel_heads(config, kind))
 
 
 def factor_max(config: ModelConfig, lay: Layer) -> int:

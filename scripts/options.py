@@ -13,7 +13,7 @@ from .cli import UsageError
 
 __all__ = ["add_model", "add_lanes", "add_progress", "add_augment", "add_training",
            "add_parallel", "add_training_run", "add_distillation", "distillation_settings",
-           "check_training", "check_training_run", "check_shape",
+           "check_training", "check_training_run", "check_shape", "head_leak_shifts",
            "train_config", "training_configs", "check_at_least_one",
            "check_json_path", "write_json", "make_out_folder", "require_torch", "DEFAULT_LANES"]
 
@@ -61,7 +61,8 @@ def add_training_run(parser) -> None:
 
 def add_training(parser) -> None:
     """:func:`add_training_run`, plus what to train (``train``, ``crossval``): the time
-    steps (encoder stride and kernel) and the firing-rate penalty."""
+    steps (encoder stride and kernel), the firing-rate penalty, per-head leak shifts and
+    distillation."""
     from qkspike.pymodel.model_config import ModelConfig, TrainConfig
 
     add_training_run(parser)
@@ -77,7 +78,29 @@ def add_training(parser) -> None:
                         help="weight of the firing-rate penalty (spike traffic as a fraction "
                              "of dense) in the loss; fewer spikes, fewer cycles "
                              "(default: %(default)s)")
+    parser.add_argument("--head-leaks", default=None, metavar="K,K,...",
+                        help=f"one leak shift per attention head ({ModelConfig.heads}) for "
+                             f"the Q/K neurons: head h's membranes lose v >> K_h per step, "
+                             f"so each head gets its own time constant (default: every "
+                             f"head {ModelConfig().neurons['qk'].leak_shift})")
     add_distillation(parser)
+
+
+def head_leak_shifts(text: str | None, heads: int) -> tuple[int, ...]:
+    """``--head-leaks``' shifts (``()`` when not given); ``UsageError`` for a bad list."""
+    from qkspike.pymodel.golden.contract import MAX_LEAK_SHIFT
+
+    if text is None:
+        return ()
+    try:
+        shifts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--head-leaks must be {heads} integers separated by commas, "
+                         f"not {text!r}") from None
+    if len(shifts) != heads or not all(0 <= k <= MAX_LEAK_SHIFT for k in shifts):
+        raise UsageError(f"--head-leaks must be {heads} shifts in 0..{MAX_LEAK_SHIFT} (one "
+                         f"per attention head), not {text!r}")
+    return shifts
 
 
 def add_distillation(parser) -> None:
@@ -145,6 +168,8 @@ def check_training(args) -> int:
     first bad one); return the encoder kernel they ask for."""
     check_training_run(args)
     distillation_settings(args)
+    from qkspike.pymodel.model_config import ModelConfig
+    head_leak_shifts(args.head_leaks, ModelConfig.heads)
     return check_shape(args.stride, args.kernel, args.rate_penalty)
 
 
@@ -166,8 +191,13 @@ def training_configs(args, classes) -> tuple:
     from qkspike.pymodel.model_config import ModelConfig
 
     kernel = check_training(args)
+    shape = ModelConfig(classes=tuple(classes), stride=args.stride, kernel=kernel)
+    head_leaks = head_leak_shifts(args.head_leaks, shape.heads)
+    if head_leaks:
+        qk = replace(shape.neurons["qk"], head_leak_shifts=head_leaks)
+        shape = replace(shape, neurons={**shape.neurons, "qk": qk})
     return (replace(train_config(args, args.rate_penalty), **distillation_settings(args)),
-            ModelConfig(classes=tuple(classes), stride=args.stride, kernel=kernel))
+            shape)
 
 
 def add_parallel(parser, what: str, default: str = "every core") -> None:

@@ -104,8 +104,9 @@ def run_pysim(array: NeuronArray, job: dict) -> Optional[str]:
 def build_neuron_array(array: NeuronArray) -> VerilatorBuild:
     """Verilator build of ``array`` (cached by its Verilog)."""
     p = array.params
+    leak = "-".join(map(str, p.leak_shift)) if isinstance(p.leak_shift, tuple) else p.leak_shift
     label = (f"P{array.lanes}-N{p.channels}-D{p.levels}-{p.reset.value}-"
-             f"k{p.leak_shift}-V{p.state_bits}-U{array.input_bits}")
+             f"k{leak}-V{p.state_bits}-U{array.input_bits}")
     return build_verilog(verilog.convert(array, name="neuron_array"), "neuron_array",
                          label=label)
 

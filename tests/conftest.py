@@ -90,6 +90,13 @@ NEURON_VARIANTS = {
                            "mlp_in": NeuronConfig(1, 0, "hard"),
                            "hidden": NeuronConfig(1, None, "hard"),
                            "head": NeuronConfig(1, 3, "hard")},
+    # Per-head leak shifts (heads = 2): a time constant per head, on top of a uniform leak,
+    # in place of no leak, and in the Q/K neurons.
+    "per-head-leak": {"attn_in": NeuronConfig(3, 1, "soft", (1, 3)),
+                      "qk": NeuronConfig(1, 1, "soft", (0, 4)),
+                      "mlp_in": NeuronConfig(3, 2, "soft"),
+                      "hidden": NeuronConfig(2, None, "soft", (2, 5)),
+                      "head": NeuronConfig(3, 1, "hard")},
     "max-levels-mixed": {"attn_in": NeuronConfig(7, 4, "soft"), "qk": NeuronConfig(5, None, "hard"),
                          "mlp_in": NeuronConfig(7, 1, "hard"), "hidden": NeuronConfig(7, 2, "soft"),
                          "head": NeuronConfig(7, None, "soft")},

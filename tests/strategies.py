@@ -2,9 +2,9 @@
 
 Shapes stay small (a core of a few channels elaborates and simulates in seconds), but every
 field reaches its extremes: int8 weight limits, int32 bias limits, theta 1 and the largest
-the state width allows, D = 1..7, leak none / 0 / 15, soft and hard reset, rescale shifts
-0..31, theta_attn up to the schema's 65536, residual and state widths from 2 to 32 bits,
-all-zero models, 2 classes, and lane counts larger than every layer.
+the state width allows, D = 1..7, leak none / 0 / 15 / one per head, soft and hard reset,
+rescale shifts 0..31, theta_attn up to the schema's 65536, residual and state widths from
+2 to 32 bits, all-zero models, 2 classes, and lane counts larger than every layer.
 
 The values of the arrays come from a numpy generator seeded by a drawn integer: shrinking
 then works on the seed and the ranges (which say what matters), not on thousands of
@@ -24,12 +24,15 @@ from qkspike.pymodel.synthetic import integer_model
 __all__ = ["neuron_configs", "model_configs", "models", "feature_clips", "lanes_for"]
 
 
-def neuron_configs():
+def neuron_configs(heads: int = 1):
+    """A neuron kind: levels, leak (none, one shift, or one per head), reset."""
+    shifts = st.sampled_from([0, 1, 2, contract.MAX_LEAK_SHIFT])
     return st.builds(
         NeuronConfig,
         levels=st.integers(1, contract.MAX_LEVELS),
-        leak_shift=st.one_of(st.none(), st.sampled_from([0, 1, 2, contract.MAX_LEAK_SHIFT])),
-        reset=st.sampled_from([mode.value for mode in contract.ResetMode]))
+        leak_shift=st.one_of(st.none(), shifts),
+        reset=st.sampled_from([mode.value for mode in contract.ResetMode]),
+        head_leak_shifts=st.one_of(st.just(()), st.tuples(*[shifts] * heads)))
 
 
 @st.composite
@@ -50,7 +53,7 @@ def model_configs(draw):
         theta_attn=draw(st.one_of(st.integers(lo, 6), st.just(hi))),
         residual_bits=draw(st.one_of(st.integers(2, 10), st.just(CONFIG_RANGES["residual_bits"][1]))),
         state_bits=draw(st.one_of(st.integers(2, 12), st.just(CONFIG_RANGES["state_bits"][1]))),
-        neurons={kind: draw(neuron_configs()) for kind in (*GROUPS, "head")},
+        neurons={kind: draw(neuron_configs(heads)) for kind in (*GROUPS, "head")},
     )
 
 

@@ -76,6 +76,11 @@ def drop_path(keys):
      r"field 'config.neurons.qk.levels': 9 is out of range \(expected an integer in 1..7\)"),
     (set_path(["config", "neurons", "hidden", "leak_shift"], 99), None, (),
      r"field 'config.neurons.hidden.leak_shift': 99 is out of range"),
+    (set_path(["config", "neurons", "qk", "head_leak_shifts"], [1, 2, 3]), None, (),
+     r"field 'config.neurons.qk.head_leak_shifts': expected an empty list or one shift per "
+     r"head \(2\)"),
+    (set_path(["config", "neurons", "qk", "head_leak_shifts"], [1, 16]), None, (),
+     r"field 'config.neurons.qk.head_leak_shifts\[1\]': 16 is out of range"),
     (set_path(["config", "neurons", "head", "reset"], "never"), None, (),
      r"field 'config.neurons.head.reset': 'never' is not 'soft' or 'hard'"),
     (set_path(["config", "heads"], 3), None, (), r"field 'config.heads': 3 heads do not divide"),

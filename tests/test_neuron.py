@@ -73,12 +73,14 @@ def test_population_keeps_state_between_steps_and_clears():
     ({"levels": 0}, r"levels must be an integer in 1\.\.7, not 0"),
     ({"levels": 8}, r"levels must be an integer in 1\.\.7, not 8"),
     ({"leak_shift": 16}, r"leak_shift must be None or in 0\.\.15, not 16"),
+    ({"leak_shift": (1, 16)}, r"leak_shift must be None or in 0\.\.15, not \(1, 16\)"),
+    ({"leak_shift": (1, 2, 3)}, r"leak_shift has 3 per-channel shifts for 2 channels"),
     ({"reset": "sideways"}, r"reset must be 'soft' or 'hard', not 'sideways'"),
     ({"state_bits": 1}, r"state_bits must be an integer in 2\.\.32, not 1"),
     ({"thresholds": [200], "state_bits": 8}, r"threshold 200 does not fit a 8-bit state"),
 ])
 def test_bad_neuron_params_raise_clear_errors(kwargs, message):
-    args = {"thresholds": [3], "levels": 1, "leak_shift": None, "reset": "soft",
+    args = {"thresholds": [3, 4], "levels": 1, "leak_shift": None, "reset": "soft",
             "state_bits": 8} | kwargs
     thresholds = args.pop("thresholds")
     with pytest.raises(ValueError, match=message):
@@ -115,7 +117,7 @@ def test_update_matches_contract_exhaustively(hard):
             ctx.set(update.threshold, [theta])
             ctx.set(update.levels, d)
             ctx.set(update.leak_enable, shift is not None)
-            ctx.set(update.leak_shift, shift or 0)
+            ctx.set(update.leak_shift, [shift or 0])
             ctx.set(update.reset, contract.reset_code("hard" if hard else "soft"))
             want = step(v, u, theta, levels=d, leak_shift=shift,
                         reset="hard" if hard else "soft", state_bits=state_bits)
@@ -145,6 +147,28 @@ def test_array_pysim_matches_golden(levels, reset, lanes):
     array = make_array(levels, reset, lanes)
     job = neuron_job.neuron_job(array, neuron_job.neuron_stimulus(array, seed=levels * lanes))
     assert neuron_job.run_pysim(array, job) is None
+
+
+#: One leak shift per channel (the per-head time constants): lanes of a chunk differ.
+CHANNEL_LEAKS = (0, 15, 1, 3, 2, 0, 7, 1, 4, 2, 5)
+
+
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_array_pysim_with_a_leak_shift_per_channel(lanes):
+    array = make_array(3, "soft", lanes, leak_shift=CHANNEL_LEAKS)
+    job = neuron_job.neuron_job(array, neuron_job.neuron_stimulus(array, seed=lanes))
+    assert neuron_job.run_pysim(array, job) is None
+
+
+def test_per_channel_leak_is_each_channel_on_its_own():
+    rng = np.random.default_rng(0)
+    v = rng.integers(-5000, 5000, size=len(THRESHOLDS))
+    u = rng.integers(-300, 300, size=len(THRESHOLDS))
+    spikes, state = contract.neuron_step(v, u, THRESHOLDS, levels=3, leak_shift=CHANNEL_LEAKS,
+                                         reset="soft", state_bits=16)
+    for c, shift in enumerate(CHANNEL_LEAKS):
+        assert step(v[c], u[c], THRESHOLDS[c], levels=3, leak_shift=shift,
+                    state_bits=16) == (spikes[c], state[c])
 
 
 @pytest.mark.parametrize("ready", ["full", "sparse"])

@@ -27,7 +27,8 @@ RESIDUAL = {Post.RESIDUAL_REPLACE: "replace", Post.RESIDUAL_ADD: "add", Post.NEU
 @pytest.fixture(scope="module")
 def program():
     neurons = {"attn_in": NeuronConfig(3, 1, "soft"), "qk": NeuronConfig(1, None, "hard"),
-               "mlp_in": NeuronConfig(7, 0, "soft"), "hidden": NeuronConfig(2, 15, "hard"),
+               "mlp_in": NeuronConfig(7, 0, "soft", (3, 0)),
+               "hidden": NeuronConfig(2, 15, "hard"),
                "head": NeuronConfig(5, 2, "soft")}
     config = small_config(channels=6, heads=2, frames=4, n_mels=3, neurons=neurons,
                           residual_bits=9, state_bits=10)
@@ -52,7 +53,8 @@ def schedule(program, steps=3, utterances=2, seed=0):
 
 
 def golden(program, runs):
-    model = PostProcessorModel(program.threshold_rows, residual_rows=program.sizes["residual_rows"],
+    model = PostProcessorModel(program.threshold_rows, program.leak_rows,
+                               residual_rows=program.sizes["residual_rows"],
                                residual_bits=program.widths["residual"],
                                state_bits=program.widths["state"])
     out = []
@@ -62,7 +64,7 @@ def golden(program, runs):
         for chunk, acc in chunks:
             spikes, residual = model.chunk(
                 acc, chunk, residual=RESIDUAL[d.post], shift=d.shift,
-                neuron_base=d.neuron_base, levels=d.levels, leak_shift=d.leak_shift,
+                neuron_base=d.neuron_base, levels=d.levels, leak=d.leak_shift is not None,
                 reset=d.reset, c_out=d.c_out)
             out.append((chunk, spikes.tolist(), None if residual is None else residual.tolist()))
     return out

@@ -84,7 +84,7 @@ VERILATOR_DESIGNS = {
                                     blocks=1, heads=2, mlp_ratio=2, kernel=2, stride=3,
                                     theta_attn=3, residual_bits=9, state_bits=12,
                                     neurons={"attn_in": NeuronConfig(3, 15, "soft"),
-                                             "qk": NeuronConfig(2, 1, "hard"),
+                                             "qk": NeuronConfig(2, 1, "hard", (15, 0)),
                                              "mlp_in": NeuronConfig(5, None, "hard"),
                                              "hidden": NeuronConfig(1, 0, "soft"),
                                              "head": NeuronConfig(7, 2, "soft")}), 1,

@@ -33,5 +33,7 @@ def test_report_files_and_figures(tmp_path):
     memory = report["memory_bits"]
     assert memory["weights"] == 8 * sum(l.weight.size for l in model.layers.values())
     assert memory["total"] == sum(v for k, v in memory.items() if k in (
-        "weights", "biases", "thresholds", "neuron_state", "residual"))
+        "weights", "biases", "thresholds", "leak_shifts", "neuron_state", "residual"))
+    # Every neuron keeps a leak shift beside its threshold.
+    assert memory["leak_shifts"] == 4 * sum(t.size for t in model.thresholds.values())
     assert "golden == PyTorch integer logits | 4 clips" in format_table(report)

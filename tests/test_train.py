@@ -81,13 +81,18 @@ def test_trained_export_runs_in_the_golden_model(tmp_path):
 def test_train_and_eval_commands(tmp_path, capsys):
     data = tiny_fsdd(tmp_path / "data")
     out = tmp_path / "model.npz"
-    # The CLI trains the full-size network; one epoch of each phase keeps this short.
+    # The CLI trains the full-size network; one epoch of each phase keeps this short. With
+    # a time constant per attention head, stored in the model file and in every path.
     assert main(["train", "--data", str(data), "--out", str(out), "--float-epochs", "1",
-                 "--qat-epochs", "1", "--no-progress", "--threads", "1"]) == 0
+                 "--qat-epochs", "1", "--no-progress", "--threads", "1",
+                 "--head-leaks", "0,1,2,4"]) == 0
     printed = capsys.readouterr().out
     # Without bars (a log file, CI) every epoch still says where training stands.
     assert "epoch 1/2 (float): loss " in printed and "epoch 2/2 (integer): loss " in printed
     model = modelfile.load(out)
+    assert model.config.neurons["qk"].head_leak_shifts == (0, 1, 2, 4)
+    assert model.neuron_params("b1_qk").leak_shift == ((0,) * 16 + (1,) * 16 + (2,) * 16
+                                                       + (4,) * 16) * 2
     assert model.metadata["test"]["torch_equal_clips"] == model.metadata["test"]["clips"] == 30
     assert main(["eval", "--model", str(out), "--data", str(data), "--json",
                  str(tmp_path / "e.json"), "--no-progress"]) == 0

@@ -19,7 +19,8 @@ Operations, in the order a frame meets them
     ``r = saturate(r + rescale(acc, s), residual_bits)``: the only saturating add on the
     residual stream (the membrane shortcut).
 ``neuron_step``
-    ``h = v - (v >> k) + u`` (arithmetic shift: floor; ``k = None``: no leak),
+    ``h = v - (v >> k) + u`` (arithmetic shift: floor; ``k = None``: no leak; ``k`` may be
+    one shift per channel, 0..MAX_LEAK_SHIFT each: the per-head time constants),
     ``s = clamp(floor(h / theta), 0, D)`` computed as ``D`` comparisons ``h >= j*theta``,
     soft reset ``v = h - s*theta`` or hard reset ``v = 0 if s > 0 else h``, and then the
     state saturates to ``state_bits``. A spike fires on ``h >= theta`` (SpikingJelly's
@@ -50,9 +51,11 @@ import numpy as np
 
 __all__ = [
     "WEIGHT_BITS", "WEIGHT_MAX", "FEATURE_BITS", "FEATURE_MAX", "MAX_LEVELS", "COUNT_BITS",
-    "COUNT_MAX", "MAX_LEAK_SHIFT", "MAX_RESCALE_SHIFT", "ResetMode", "reset_code",
+    "COUNT_MAX", "LEAK_SHIFT_BITS", "MAX_LEAK_SHIFT", "MAX_RESCALE_SHIFT", "ResetMode",
+    "reset_code",
     "RESET_CODE_BITS", "reset_membrane",
-    "signed_bits", "unsigned_bits", "saturate", "rescale", "leak", "neuron_step",
+    "signed_bits", "unsigned_bits", "saturate", "rescale", "leak", "largest_leak_shift",
+    "neuron_step",
     "spike_bits", "sparse_accumulate", "accumulator_bounds", "accumulator_bits",
     "accumulator_bits_for", "state_bounds", "state_bits_for", "neuron_input_bits",
     "residual_add", "qk_token_mask", "token_mask_threshold", "apply_token_mask", "count_add",
@@ -76,8 +79,9 @@ MAX_LEVELS = 7
 COUNT_BITS = 8
 COUNT_MAX = (1 << COUNT_BITS) - 1
 
-#: Leak shifts are 4-bit fields in the layer program.
-MAX_LEAK_SHIFT = 15
+#: Leak shifts are 4-bit fields, one per neuron beside its threshold.
+LEAK_SHIFT_BITS = 4
+MAX_LEAK_SHIFT = (1 << LEAK_SHIFT_BITS) - 1
 
 #: Rescale shifts are 5-bit fields in the layer program.
 MAX_RESCALE_SHIFT = 31
@@ -153,12 +157,21 @@ def rescale(x, shift: int):
     return (x + (1 << (shift - 1))) >> shift
 
 
-def leak(v, shift: Optional[int]):
-    """The charge a membrane loses in one step: ``v >> shift`` (floor), or 0 without leak."""
+def leak(v, shift):
+    """The charge a membrane loses in one step: ``v >> shift`` (floor), or 0 without leak.
+
+    ``shift`` is ``None`` (no leak), one ``k`` for every channel, or one ``k`` per channel.
+    """
     v = np.asarray(v, dtype=np.int64)
     if shift is None:
         return np.zeros_like(v)
-    return v >> shift
+    return v >> np.asarray(shift, dtype=np.int64)
+
+
+def largest_leak_shift(shift) -> Optional[int]:
+    """The slowest leak of a population (``None``, one ``k`` or one per channel): the one
+    its state range (:func:`state_bounds`) depends on."""
+    return None if shift is None else int(np.max(shift))
 
 
 def spike_bits(levels: int) -> int:
@@ -180,8 +193,9 @@ def neuron_step(v, u, theta, *, levels: int, leak_shift: Optional[int],
         Per-channel threshold, each ``>= 1``.
     levels : int
         ``D``, the highest spike value (1 = binary LIF, at most :data:`MAX_LEVELS`).
-    leak_shift : int or None
-        ``k`` in ``v - (v >> k)``; ``None`` for no leak.
+    leak_shift : int, int array or None
+        ``k`` in ``v - (v >> k)`` (one for all channels, or one per channel); ``None`` for
+        no leak.
     reset : ResetMode
         Soft (subtract ``s * theta``) or hard (to zero).
     state_bits : int
@@ -268,6 +282,7 @@ def state_bounds(input_lo: int, input_hi: int, theta_min: int, theta_max: int, l
     most ``max(theta - 1, h - D*theta)``, settling below ``2**k * (1 + input_hi - D*theta_min)``.
     """
     reset = ResetMode(reset)
+    leak_shift = largest_leak_shift(leak_shift)     # per-channel shifts: the slowest bounds all
     input_lo, input_hi = min(0, int(input_lo)), max(0, int(input_hi))
     # After a step the membrane is below theta unless the input outran D*theta (soft reset).
     if leak_shift is None:

@@ -26,8 +26,10 @@ class NeuronParams:
         Per-channel threshold ``theta_c >= 1``; its length is the channel count.
     levels : int
         ``D`` in ``1..MAX_LEVELS`` (1 = binary LIF).
-    leak_shift : int or None
-        ``k`` in ``0..MAX_LEAK_SHIFT``, or ``None`` for no leak.
+    leak_shift : int, sequence of int, or None
+        ``k`` in ``0..MAX_LEAK_SHIFT`` for every channel, one ``k`` per channel (the per-head
+        time constants of :attr:`pymodel.model_config.NeuronConfig.head_leak_shifts`), or
+        ``None`` for no leak.
     reset : ResetMode or str
         ``"soft"`` or ``"hard"``.
     state_bits : int
@@ -36,11 +38,12 @@ class NeuronParams:
 
     thresholds: tuple[int, ...]
     levels: int
-    leak_shift: Optional[int]
+    leak_shift: Optional[int] | tuple[int, ...]
     reset: ResetMode
     state_bits: int
 
-    def __init__(self, thresholds: Sequence[int], *, levels: int, leak_shift: Optional[int],
+    def __init__(self, thresholds: Sequence[int], *, levels: int,
+                 leak_shift: Optional[int] | Sequence[int],
                  reset: ResetMode | str, state_bits: int):
         thresholds = tuple(int(t) for t in np.asarray(thresholds).reshape(-1))
         if not thresholds:
@@ -50,9 +53,7 @@ class NeuronParams:
         if not isinstance(levels, (int, np.integer)) or not 1 <= levels <= contract.MAX_LEVELS:
             raise ValueError(f"levels must be an integer in 1..{contract.MAX_LEVELS}, "
                              f"not {levels!r}")
-        if leak_shift is not None and not 0 <= leak_shift <= contract.MAX_LEAK_SHIFT:
-            raise ValueError(f"leak_shift must be None or in 0..{contract.MAX_LEAK_SHIFT}, "
-                             f"not {leak_shift!r}")
+        leak_shift = _checked_leak_shift(leak_shift, len(thresholds))
         try:
             reset = ResetMode(reset)
         except ValueError:
@@ -65,13 +66,21 @@ class NeuronParams:
                              f"state")
         object.__setattr__(self, "thresholds", thresholds)
         object.__setattr__(self, "levels", int(levels))
-        object.__setattr__(self, "leak_shift", None if leak_shift is None else int(leak_shift))
+        object.__setattr__(self, "leak_shift", leak_shift)
         object.__setattr__(self, "reset", reset)
         object.__setattr__(self, "state_bits", int(state_bits))
 
     @property
     def channels(self) -> int:
         return len(self.thresholds)
+
+    def leak_rows(self, lanes: int) -> np.ndarray:
+        """Every channel's ``k`` in rows of ``lanes``, as the RTL keeps them beside the
+        thresholds (:func:`contract.split_into_lanes`); 0 without leak, where the hardware's
+        ``leak_enable`` is 0 and the shifts are never used."""
+        shifts = 0 if self.leak_shift is None else self.leak_shift
+        per_channel = np.broadcast_to(np.asarray(shifts, dtype=np.int64), (self.channels,))
+        return contract.split_into_lanes(per_channel, lanes)
 
     @property
     def spike_bits(self) -> int:
@@ -80,6 +89,23 @@ class NeuronParams:
     @property
     def threshold_bits(self) -> int:
         return contract.unsigned_bits(max(self.thresholds))
+
+
+def _checked_leak_shift(leak_shift, channels: int):
+    """``None``, an ``int``, or a tuple of ``channels`` ints (one per channel), each in
+    ``0..MAX_LEAK_SHIFT``; ``ValueError`` otherwise."""
+    if leak_shift is None:
+        return None
+    per_channel = not isinstance(leak_shift, (int, np.integer))
+    shifts = np.asarray(leak_shift).reshape(-1) if per_channel else np.array([leak_shift])
+    if per_channel and shifts.size != channels:
+        raise ValueError(f"leak_shift has {shifts.size} per-channel shifts for {channels} "
+                         f"channels")
+    if not np.issubdtype(shifts.dtype, np.integer) or shifts.size == 0 \
+            or shifts.min() < 0 or shifts.max() > contract.MAX_LEAK_SHIFT:
+        raise ValueError(f"leak_shift must be None or in 0..{contract.MAX_LEAK_SHIFT}, "
+                         f"not {leak_shift!r}")
+    return tuple(int(k) for k in shifts) if per_channel else int(leak_shift)
 
 
 @dataclass

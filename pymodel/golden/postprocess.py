@@ -4,7 +4,8 @@ The post-processor turns each finished chunk of ``P`` accumulators into spikes: 
 layer's membrane takes the accumulators; a residual layer first updates its residual row
 (``residual_add``, or a fresh rescale for the encoder) and its neurons take the result. State
 lives in rows of ``P`` lanes, population at ``neuron_base``, exactly as the RTL lays it out,
-and ``clear`` resets every membrane. Lanes past the layer's ``c_out`` answer spike 0.
+with each lane's threshold and leak shift in rows beside it, and ``clear`` resets every
+membrane. Lanes past the layer's ``c_out`` answer spike 0.
 """
 
 from __future__ import annotations
@@ -19,18 +20,20 @@ __all__ = ["PostProcessorModel"]
 
 
 class PostProcessorModel:
-    """Residual and state memories of ``lanes`` lanes, with the threshold rows given.
+    """Residual and state memories of ``lanes`` lanes, with the threshold and leak-shift rows
+    given.
 
     Parameters
     ----------
-    threshold_rows : int array (neuron_rows, lanes)
+    threshold_rows, leak_rows : int array (neuron_rows, lanes)
     residual_rows : int
     residual_bits, state_bits : int
     """
 
-    def __init__(self, threshold_rows, *, residual_rows: int, residual_bits: int,
+    def __init__(self, threshold_rows, leak_rows, *, residual_rows: int, residual_bits: int,
                  state_bits: int):
         self.thresholds = np.asarray(threshold_rows, dtype=np.int64)
+        self.leak_shifts = np.asarray(leak_rows, dtype=np.int64)
         self.lanes = self.thresholds.shape[1]
         self.residual_bits, self.state_bits = residual_bits, state_bits
         self.residual = np.zeros((residual_rows, self.lanes), dtype=np.int64)
@@ -42,10 +45,11 @@ class PostProcessorModel:
         self.state[:] = 0
 
     def chunk(self, acc, chunk: int, *, residual: Optional[str], shift: int,
-              neuron_base: int, levels: int, leak_shift: Optional[int],
+              neuron_base: int, levels: int, leak: bool,
               reset: "contract.ResetMode | str",
               c_out: int) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        """One chunk: ``residual`` is ``None`` (neuron layer), ``"replace"`` or ``"add"``.
+        """One chunk: ``residual`` is ``None`` (neuron layer), ``"replace"`` or ``"add"``;
+        ``leak``: whether the population leaks (each lane by its shift in the leak rows).
 
         Returns the chunk's spikes and, for residual layers, its new residual row.
         """
@@ -58,7 +62,8 @@ class PostProcessorModel:
             u = new_residual
         row = neuron_base + chunk
         spikes, self.state[row] = contract.neuron_step(
-            self.state[row], u, self.thresholds[row], levels=levels, leak_shift=leak_shift,
+            self.state[row], u, self.thresholds[row], levels=levels,
+            leak_shift=self.leak_shifts[row] if leak else None,
             reset=reset, state_bits=self.state_bits)
         spikes = np.where(np.arange(self.lanes) < c_out - chunk * self.lanes, spikes, 0)
         return spikes, new_residual
