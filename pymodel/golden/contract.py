@@ -45,18 +45,16 @@ Lane layout
 from __future__ import annotations
 
 import enum
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
 __all__ = [
     "WEIGHT_BITS", "WEIGHT_MAX", "FEATURE_BITS", "FEATURE_MAX", "MAX_LEVELS", "COUNT_BITS",
     "COUNT_MAX", "LEAK_SHIFT_BITS", "MAX_LEAK_SHIFT", "MAX_RESCALE_SHIFT", "ResetMode",
-    "reset_code",
-    "RESET_CODE_BITS", "reset_membrane",
+    "reset_code", "RESET_CODE_BITS", "reset_membrane",
     "signed_bits", "unsigned_bits", "saturate", "rescale", "leak", "largest_leak_shift",
-    "neuron_step",
-    "spike_bits", "sparse_accumulate", "accumulator_bounds", "accumulator_bits",
+    "neuron_step", "spike_bits", "sparse_accumulate", "accumulator_bounds", "accumulator_bits",
     "accumulator_bits_for", "state_bounds", "state_bits_for", "neuron_input_bits",
     "residual_add", "qk_token_mask", "token_mask_threshold", "apply_token_mask", "count_add",
     "argmax_lowest", "lane_chunks", "split_into_lanes",
@@ -179,7 +177,7 @@ def spike_bits(levels: int) -> int:
     return unsigned_bits(levels)
 
 
-def neuron_step(v, u, theta, *, levels: int, leak_shift: Optional[int],
+def neuron_step(v, u, theta, *, levels: int, leak_shift: Optional[int] | Sequence[int],
                 reset: ResetMode | str, state_bits: int):
     """One time step of the contract neuron, for any number of channels at once.
 
@@ -270,7 +268,7 @@ def accumulator_bits_for(weight_absmax: int, factor_max: int, fan_in: int,
 
 
 def state_bounds(input_lo: int, input_hi: int, theta_min: int, theta_max: int, levels: int,
-                 leak_shift: Optional[int], reset: ResetMode | str):
+                 leak_shift: Optional[int] | Sequence[int], reset: ResetMode | str):
     """The range a membrane can reach from 0 under inputs in ``[input_lo, input_hi]``.
 
     Returns ``(lo, hi)``, or ``None`` where the membrane is unbounded (no leak, and inputs that
@@ -297,7 +295,8 @@ def state_bounds(input_lo: int, input_hi: int, theta_min: int, theta_max: int, l
 
 
 def state_bits_for(input_lo: int, input_hi: int, theta_min: int, theta_max: int, levels: int,
-                   leak_shift: Optional[int], reset: ResetMode | str) -> Optional[int]:
+                   leak_shift: Optional[int] | Sequence[int],
+                   reset: ResetMode | str) -> Optional[int]:
     """The smallest state width that never saturates, or ``None`` where none exists."""
     bounds = state_bounds(input_lo, input_hi, theta_min, theta_max, levels, leak_shift, reset)
     return None if bounds is None else signed_bits(*bounds)
