@@ -274,9 +274,12 @@ def _forward(config: ModelConfig, p: dict, x: torch.Tensor, *, integer: bool,
     c, heads = config.channels, config.heads
     steps = config.steps
 
+    # Once per forward, not per neuron step: a per-head shift is a tensor built from the config.
+    leak_shifts = {kind: _leak_shift(config, kind, x) for kind in config.neurons}
+
     def neuron(group, v, u, theta):
         n = config.neurons[group]
-        shift = _leak_shift(config, group, x)
+        shift = leak_shifts[group]
         if integer:
             leak = _floor_shift(v, shift) if shift is not None else 0.0
         else:
