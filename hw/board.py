@@ -44,17 +44,19 @@ class LinkTop(wiring.Component):
     """
 
     def __init__(self, model: IntegerModel, *, lanes: int, divisor: int,
-                 timeout: Optional[int] = None):
+                 timeout: Optional[int] = None, engine_lanes: Optional[int] = None):
         check_int(self, "divisor", divisor, 4)
         self.model = model
         self.lanes = lanes
+        self.engine_lanes = engine_lanes
         self.divisor = divisor
         self.timeout = timeout if timeout is not None else 200 * divisor
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(4)})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = Core(self.model, lanes=self.lanes)
+        m.submodules.core = core = Core(self.model, lanes=self.lanes,
+                                        engine_lanes=self.engine_lanes)
         m.submodules.receiver = receiver = UARTReceiver(self.divisor)
         m.submodules.transmitter = transmitter = UARTTransmitter(self.divisor)
         m.submodules.link = link = LinkController(core, timeout=self.timeout)
@@ -81,16 +83,19 @@ class BoardTop(Elaboratable):
     ``baud``.
     """
 
-    def __init__(self, model: IntegerModel, *, board: Board, lanes: int, baud: int = 115200):
+    def __init__(self, model: IntegerModel, *, board: Board, lanes: int, baud: int = 115200,
+                 engine_lanes: Optional[int] = None):
         self.model = model
         self.board = board
         self.lanes = lanes
+        self.engine_lanes = engine_lanes
         self.baud = baud
 
     def elaborate(self, platform):
         m = Module()
         divisor = divisor_for(platform.default_clk_frequency, self.baud)
-        m.submodules.link_top = top = LinkTop(self.model, lanes=self.lanes, divisor=divisor)
+        m.submodules.link_top = top = LinkTop(self.model, lanes=self.lanes, divisor=divisor,
+                                              engine_lanes=self.engine_lanes)
         uart = platform.request(*self.board.uart, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)

@@ -23,7 +23,7 @@ from .qk_attention import QKAttention
 from .sequencer import Sequencer
 from .sparse_engine import SparseEngine
 
-__all__ = ["Core", "feature_layout", "STAT_NAMES", "stat_names"]
+__all__ = ["Core", "feature_layout", "STAT_NAMES", "stat_names", "lanes_text"]
 
 #: Counters before the per-layer ones, in ``stat_select`` order.
 STAT_NAMES = ("cycles", "compute_cycles", "frames", "steps")
@@ -35,6 +35,14 @@ def stat_names(program: Program) -> list[str]:
     for d in program.descriptors:
         names += [f"{d.name}.events", f"{d.name}.cycles"]
     return names
+
+
+def lanes_text(core: "Core") -> str:
+    """The core's lanes as the reports print them: ``P=16``, or ``P=16, E=64`` with a wider
+    engine."""
+    if core.engine_lanes == core.lanes:
+        return f"P={core.lanes}"
+    return f"P={core.lanes}, E={core.engine_lanes}"
 
 
 def feature_layout() -> data.StructLayout:
@@ -56,7 +64,13 @@ class Core(wiring.Component):
     model : IntegerModel
         The network; compiled for ``lanes`` (see :mod:`hw.program`).
     lanes : int
-        ``P``: accumulator and neuron lanes.
+        ``P``: neuron (post-processing) lanes, and accumulator lanes unless ``engine_lanes``.
+    engine_lanes : int, optional
+        ``E``: accumulator lanes of the sparse engine, a multiple of ``P`` (default ``P``).
+        Each finished chunk of ``E`` accumulators reaches the neurons as ``E / P`` slices of
+        ``P``, one a cycle: a multiply-accumulate lane (one DSP) costs far less logic than a
+        neuron lane, so a wide engine behind narrow neurons cuts the walk's cycles for
+        little area.
     weight_rows, neuron_rows : int, optional
         Memory depths (default: exactly what the model needs). A model that does not fit
         raises :class:`hw.program.FitError` naming what is short.
@@ -88,23 +102,28 @@ class Core(wiring.Component):
 
     Latency
     -------
-    A layer with ``nnz`` non-zero inputs and ``ceil(C_out/P)`` chunks takes
-    ``max(1, nnz) * ceil(C_out/P) + overhead`` cycles; :attr:`layer_overhead` is the fixed
+    A layer with ``nnz`` non-zero inputs takes ``walk_cycles + overhead`` cycles
+    (:func:`pymodel.golden.sparse_engine.walk_cycles`: ``max(1, nnz) * ceil(C_out/E)`` when
+    no chunk has more slices than ``max(1, nnz)``); :attr:`layer_overhead` is the fixed
     part (``start`` + engine latency + post-processing latency + the idle check).
     """
 
     def __init__(self, model: IntegerModel, *, lanes: int,
-                 weight_rows: Optional[int] = None, neuron_rows: Optional[int] = None):
+                 weight_rows: Optional[int] = None, neuron_rows: Optional[int] = None,
+                 engine_lanes: Optional[int] = None):
         if not isinstance(model, IntegerModel):
             reject(self, TypeError(f"model must be an IntegerModel, not {type(model).__name__}"))
         check_int(self, "lanes", lanes, 1, 256)
+        engine_lanes = lanes if engine_lanes is None else engine_lanes
+        check_int(self, "engine_lanes", engine_lanes, lanes, 256)
         try:
             self.program = compile_program(model, lanes, weight_rows=weight_rows,
-                                           neuron_rows=neuron_rows)
+                                           neuron_rows=neuron_rows, engine_lanes=engine_lanes)
         except FitError as error:
             reject(self, error)
         self.model = model
         self.lanes = lanes
+        self.engine_lanes = engine_lanes
         program = self.program
         w, s = program.widths, program.sizes
         self.classes = s["classes"]
@@ -151,10 +170,10 @@ class Core(wiring.Component):
 
         m.submodules.sequencer = seq = Sequencer(program)
         m.submodules.engine = engine = SparseEngine(
-            lanes=lanes, entries=s["walk_entries"], spike_bits=w["spike"],
-            accumulator_bits=w["accumulator"], bias_bits=w["bias"],
+            lanes=self.engine_lanes, out_lanes=lanes, entries=s["walk_entries"],
+            spike_bits=w["spike"], accumulator_bits=w["accumulator"], bias_bits=w["bias"],
             weight_rows=program.weight_rows, bias_rows=program.bias_rows,
-            max_chunks=s["max_chunks"], max_outputs=max(s["spike_entries"], s["classes"]))
+            max_chunks=s["engine_chunks"], max_outputs=max(s["spike_entries"], s["classes"]))
         m.submodules.post = post = PostProcessor(program)
         # The head mask may take as many cycles as the Q/K layer writes its last Q spikes
         # chunks before its last K spikes (chunks are at least a cycle apart): it has then

@@ -42,7 +42,8 @@ def _index(size: int) -> ShapeCastable:
 FIELDS: dict[str, tuple[Callable[[dict, dict], ShapeCastable], Callable[[Descriptor], int]]] = {
     "source": (lambda s, w: unsigned(2), lambda d: int(d.source)),
     "c_in": (lambda s, w: _count(s["walk_entries"]), lambda d: d.c_in),
-    "chunks": (lambda s, w: _count(s["max_chunks"]), lambda d: d.chunks),
+    # The engine's chunks (of E lanes): the post-processor counts its own from the slices.
+    "chunks": (lambda s, w: _count(s["engine_chunks"]), lambda d: d.engine_chunks),
     "weight_base": (lambda s, w: _index(s["weight_rows"]), lambda d: d.weight_base),
     "row_stride": (lambda s, w: _count(row_stride(s["walk_entries"])), lambda d: d.row_stride),
     "bias_base": (lambda s, w: _index(s["bias_rows"]), lambda d: d.bias_base),

@@ -1,20 +1,26 @@
 """The layer program: a model file compiled for a core with ``P`` lanes.
 
+The sparse engine may be wider than the post-processor: ``E = R * P`` engine lanes, each
+finished chunk of ``E`` accumulators handed on as ``R`` slices of ``P``. Weights and
+biases are laid out in rows of ``E``, neuron state, thresholds and the residual stream in
+rows of ``P``.
+
 Pure Python and numpy (no Amaranth): the core's generator, the simulator harness and the
 benchmarks all read the same :class:`Program`. One :class:`Descriptor` per layer; the
 per-step list runs every time step (every ``stride`` frames) and the head descriptor once
 per utterance, after the last frame.
 
-Memory layouts, all in rows of ``P`` lanes:
+Memory layouts:
 
-* weights: layer ``l`` at ``weight_base``, chunk-major in blocks of ``row_stride`` rows
-  (``C_in`` rounded up to a power of two): row ``weight_base + g * row_stride + i`` holds
-  ``W[i, g*P : (g+1)*P]`` (zero past ``C_out`` and past ``C_in``). ``weight_base`` is a
+* weights (rows of ``E``): layer ``l`` at ``weight_base``, chunk-major in blocks of
+  ``row_stride`` rows (``C_in`` rounded up to a power of two): row
+  ``weight_base + g * row_stride + i`` holds ``W[i, g*E : (g+1)*E]`` (zero past ``C_out`` and past ``C_in``). ``weight_base`` is a
   multiple of ``row_stride``, so a block's base has zeros where the input index goes and
   the walk addresses a row as ``base | index``: no adder between its priority encoder and
   the memory (the critical path of the core until it went);
-* biases: row ``bias_base + g``;
-* neuron state and thresholds: population at ``neuron_base``, row ``neuron_base + g``.
+* biases (rows of ``E``): row ``bias_base + g``;
+* neuron state, thresholds and leak shifts (rows of ``P``): population at ``neuron_base``,
+  row ``neuron_base + g`` for the ``g``-th chunk of ``P`` outputs.
 """
 
 from __future__ import annotations
@@ -105,7 +111,7 @@ class Descriptor:
     source: Source
     c_in: int
     c_out: int
-    chunks: int
+    chunks: int                 # chunks of P outputs: the post-processor's rows
     weight_base: int
     row_stride: int             # rows per chunk: C_in rounded up to a power of two
     bias_base: int
@@ -118,6 +124,12 @@ class Descriptor:
     reset: contract.ResetMode = contract.ResetMode.SOFT
     count_spikes: bool = False  # the neuron's spikes feed the head's counts
     theta_attn: int = 1
+    #: chunks of E outputs: the engine's walks (``chunks`` when E = P)
+    engine_chunks: int = 0
+
+    def __post_init__(self):
+        if not self.engine_chunks:
+            object.__setattr__(self, "engine_chunks", self.chunks)
 
 
 @dataclass
@@ -125,8 +137,8 @@ class Program:
     lanes: int
     step: list[Descriptor]
     head: Descriptor
-    weight_rows: np.ndarray       # (rows, P) int8
-    bias_rows: np.ndarray         # (rows, P) int64
+    weight_rows: np.ndarray       # (rows, E) int8
+    bias_rows: np.ndarray         # (rows, E) int64
     threshold_rows: np.ndarray    # (rows, P) int64
     #: (rows, P) int64: each neuron's leak shift k, beside its threshold (per-head leaks
     #: make it differ between lanes; 0 in populations without leak)
@@ -135,6 +147,12 @@ class Program:
     sizes: dict[str, int]
     #: population name -> first row, for reading state and thresholds back
     neuron_bases: dict[str, int] = field(default_factory=dict)
+    #: ``E``: lanes of the sparse engine, a multiple of ``lanes`` (0: as many as ``lanes``)
+    engine_lanes: int = 0
+
+    def __post_init__(self):
+        if not self.engine_lanes:
+            self.engine_lanes = self.lanes
 
     @property
     def descriptors(self) -> list[Descriptor]:
@@ -145,8 +163,8 @@ class Program:
         return {d.name: d.chunks for d in self.descriptors}[name]
 
     def bound(self, events: dict[str, int]) -> dict[str, int]:
-        """The sparse cycle bound per layer: ``events * ceil(C_out / P)``."""
-        return {d.name: int(events[d.name]) * d.chunks for d in self.descriptors}
+        """The sparse cycle bound per layer: ``events * ceil(C_out / E)``."""
+        return {d.name: int(events[d.name]) * d.engine_chunks for d in self.descriptors}
 
     def memory_bits(self) -> dict:
         """On-chip memory of a core running this program: the rows of ``P`` lanes it holds,
@@ -161,7 +179,7 @@ class Program:
 
     def dense(self, steps: int) -> dict[str, int]:
         """Cycles of the same walk without zero-skipping: every input, every chunk."""
-        return {d.name: d.c_in * d.chunks * (1 if d is self.head else steps)
+        return {d.name: d.c_in * d.engine_chunks * (1 if d is self.head else steps)
                 for d in self.descriptors}
 
 
@@ -178,13 +196,23 @@ def weight_rows_for(matrix: np.ndarray, lanes: int) -> np.ndarray:
 
 def compile_program(model: IntegerModel, lanes: int, *,
                     weight_rows: Optional[int] = None,
-                    neuron_rows: Optional[int] = None) -> Program:
-    """Compile ``model`` for ``lanes`` lanes; ``weight_rows``/``neuron_rows`` are the core's
-    memory depths (default: exactly what the model needs). Raises :class:`FitError` naming
-    what does not fit."""
-    if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
-        raise FitError(f"lanes must be a positive integer, not {lanes!r}")
-    check_design_size(model, lanes)
+                    neuron_rows: Optional[int] = None,
+                    engine_lanes: Optional[int] = None) -> Program:
+    """Compile ``model`` for ``lanes`` post-processing lanes and ``engine_lanes`` engine
+    lanes (default: as many; a multiple of ``lanes``); ``weight_rows``/``neuron_rows`` are
+    the core's memory depths (default: exactly what the model needs). Raises
+    :class:`FitError` naming what does not fit."""
+    for name, value in (("lanes", lanes), ("engine_lanes", engine_lanes)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < 1):
+            raise FitError(f"{name} must be a positive integer, not {value!r}")
+    if lanes is None:
+        raise FitError("lanes must be a positive integer, not None")
+    engine = lanes if engine_lanes is None else engine_lanes
+    if engine % lanes:
+        raise FitError(f"engine lanes ({engine}) must be a multiple of the "
+                       f"post-processing lanes ({lanes})")
+    check_design_size(model, engine)
     cfg = model.config
 
     # Neuron populations: state, threshold and leak-shift rows.
@@ -207,20 +235,21 @@ def compile_program(model: IntegerModel, lanes: int, *,
     theta_attn = contract.token_mask_threshold(cfg.theta_attn, cfg.channels // cfg.heads,
                                                cfg.neurons["qk"].levels)
     layers = list(topology.layers(cfg))
-    weight_bases, _ = weight_layout([(lay.c_in, lay.c_out) for lay in layers], lanes)
+    weight_bases, _ = weight_layout([(lay.c_in, lay.c_out) for lay in layers], engine)
     for lay, aligned in zip(layers, weight_bases):
         name, c_in, c_out, group = lay.name, lay.c_in, lay.c_out, lay.output_group
         layer = model.layers[name]
-        rows = weight_rows_for(layer.weight, lanes)
+        rows = weight_rows_for(layer.weight, engine)
         stride = row_stride(c_in)
-        chunks = rows.shape[0] // stride
+        engine_chunks = rows.shape[0] // stride
         if aligned > weight_base:        # zero rows up to the layer's aligned base
-            weights.append(np.zeros((aligned - weight_base, lanes), dtype=np.int64))
+            weights.append(np.zeros((aligned - weight_base, engine), dtype=np.int64))
             weight_base = aligned
         weights.append(rows)
-        biases.append(contract.split_into_lanes(layer.bias, lanes))
+        biases.append(contract.split_into_lanes(layer.bias, engine))
         fields = dict(name=name, source=Source[lay.source.name], c_in=c_in, c_out=c_out,
-                      chunks=chunks, weight_base=weight_base, row_stride=stride,
+                      chunks=contract.lane_chunks(c_out, lanes), engine_chunks=engine_chunks,
+                      weight_base=weight_base, row_stride=stride,
                       bias_base=bias_base,
                       post=Post[lay.post.name], shift=layer.shift or 0, theta_attn=theta_attn)
         if group is not None:
@@ -231,7 +260,7 @@ def compile_program(model: IntegerModel, lanes: int, *,
                           count_spikes=lay.counts_spikes)
         descriptors[name] = Descriptor(**fields)
         weight_base += rows.shape[0]
-        bias_base += chunks
+        bias_base += engine_chunks
 
     weight_array = np.concatenate(weights).astype(np.int8)
     bias_array = np.concatenate(biases)
@@ -266,13 +295,15 @@ def compile_program(model: IntegerModel, lanes: int, *,
         "n_mels": cfg.n_mels,
         "frames": cfg.frames,
         "max_chunks": max(d.chunks for d in [*step, descriptors["head"]]),
+        "engine_chunks": max(d.engine_chunks for d in [*step, descriptors["head"]]),
     }
     for what, needed, available in (("weight rows", sizes["weight_rows"], weight_rows),
                                     ("neuron rows", sizes["neuron_rows"], neuron_rows)):
         if available is not None and needed > available:
-            raise FitError(f"the model needs {needed} {what} of {lanes} lanes; the core has "
+            width = engine if what == "weight rows" else lanes
+            raise FitError(f"the model needs {needed} {what} of {width} lanes; the core has "
                            f"{available}")
     if any(d.source is Source.ATTENTION and d.c_in != cfg.channels for d in spike_layers):
         raise FitError("attention layers must take the model's channel count as input")
     return Program(lanes, step, descriptors["head"], weight_array, bias_array, thresholds,
-                   leak_shifts, widths, sizes, neuron_bases)
+                   leak_shifts, widths, sizes, neuron_bases, engine)

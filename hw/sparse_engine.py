@@ -86,7 +86,7 @@ def layer_layout(*, entries: int, weight_rows: int, bias_rows: int,
     """What the engine needs to know about a layer, sampled at ``start``: the descriptor's
     :data:`hw.descriptor.ENGINE_FIELDS`."""
     return layout_for({"walk_entries": entries, "weight_rows": weight_rows,
-                       "bias_rows": bias_rows, "max_chunks": max_chunks,
+                       "bias_rows": bias_rows, "engine_chunks": max_chunks,
                        "spike_entries": max_outputs, "classes": max_outputs},
                       names=ENGINE_FIELDS)
 
@@ -106,7 +106,10 @@ class SparseEngine(wiring.Component):
     walks the chunks of ``P`` outputs in order; within a chunk a priority encoder visits
     the non-zero inputs from the lowest index up, and for each one all ``P`` lanes add
     ``a_i * W[i, chunk]`` (one weight row) to their accumulators, which start from the bias.
-    A chunk whose inputs are all zero costs one cycle (its bias). Every factor, a spike
+    A chunk whose inputs are all zero costs one cycle (its bias). A finished chunk leaves
+    on ``o`` in slices of ``out_lanes`` (the post-processor's width), one slice a cycle:
+    the engine can be wider than the neurons behind it, which cost far more logic per lane
+    than a multiply-accumulate. Every factor, a spike
     level or an 8-bit feature or count, takes one multiplier per lane (a DSP48 on Artix-7, a
     MULT18X18D on ECP5): the DSP is there for the features anyway, and one product path is
     faster than a mux between two.
@@ -132,6 +135,11 @@ class SparseEngine(wiring.Component):
     max_outputs : int, optional
         Largest ``C_out`` the ``c_out`` field must hold (default ``max_chunks * P``; the
         core passes the descriptor's own bound so the field widths agree).
+    out_lanes : int, optional
+        Lanes of a transfer on ``o`` (default ``P``); ``P`` must be a multiple of it. A
+        chunk of ``P`` accumulators leaves as ``R = P / out_lanes`` slices, slice ``s`` of
+        chunk ``g`` numbered ``g * R + s`` (the chunk index at ``out_lanes``); slices with no
+        lane below ``c_out`` are skipped.
 
     Members
     -------
@@ -151,8 +159,8 @@ class SparseEngine(wiring.Component):
         ``start`` from flip-flops, with no 8-bit compare, adder or ``c_in`` comparison in
         front of the priority encoder.
     o : Out(stream.Signature(result_layout))
-        One transfer per chunk: the ``P`` accumulators, the chunk index, and ``last`` on the
-        layer's final chunk.
+        One transfer per slice: ``out_lanes`` accumulators, the slice's chunk index at
+        ``out_lanes``, and ``last`` on the layer's final slice.
     busy : Out(1)
         A layer is in flight (including a result not yet taken from ``o``).
     events : Out(unsigned)
@@ -160,18 +168,24 @@ class SparseEngine(wiring.Component):
 
     Latency
     -------
-    :attr:`latency` = 3 cycles from a chunk's last walk cycle to its result on ``o``.
-    Throughput: one (non-zero input, chunk) pair per cycle, so a layer takes
-    ``sum over chunks of max(1, nnz)`` walk cycles plus the latency, plus one cycle for
-    ``start``; backpressure on ``o`` stalls the walk.
+    :attr:`latency` = 3 cycles from a chunk's last walk cycle to its first slice on ``o``.
+    Throughput: one (non-zero input, chunk) pair per cycle and one slice per cycle, so a
+    layer takes :func:`pymodel.golden.sparse_engine.walk_cycles` cycles (``max(1, nnz)``
+    per chunk when each chunk has at most ``nnz`` slices) plus the latency, plus one cycle
+    for ``start``; backpressure on ``o`` stalls the walk.
     """
 
     latency = 3
 
     def __init__(self, *, lanes: int, entries: int, spike_bits: int, accumulator_bits: int,
                  bias_bits: int, weight_rows, bias_rows, max_chunks: int,
-                 max_outputs: Optional[int] = None):
+                 max_outputs: Optional[int] = None, out_lanes: Optional[int] = None):
         check_int(self, "lanes", lanes, 1)
+        out_lanes = lanes if out_lanes is None else out_lanes
+        check_int(self, "out_lanes", out_lanes, 1, lanes)
+        if lanes % out_lanes:
+            reject(self, ValueError(f"lanes ({lanes}) must be a multiple of out_lanes "
+                                    f"({out_lanes})"))
         check_int(self, "entries", entries, 1)
         check_int(self, "spike_bits", spike_bits, 1, contract.spike_bits(contract.MAX_LEVELS))
         check_int(self, "accumulator_bits", accumulator_bits, 2, 48)
@@ -193,6 +207,9 @@ class SparseEngine(wiring.Component):
         if bias_rows.size and contract.signed_bits(bias_rows.min(), bias_rows.max()) > bias_bits:
             reject(self, ValueError(f"biases need more than bias_bits={bias_bits} bits"))
         self.lanes = lanes
+        self.out_lanes = out_lanes
+        #: slices per chunk
+        self.ratio = lanes // out_lanes
         self.entries = entries
         self.spike_bits = spike_bits
         self.accumulator_bits = accumulator_bits
@@ -203,8 +220,8 @@ class SparseEngine(wiring.Component):
         self.layer_shape = layer_layout(entries=entries, weight_rows=len(weight_rows),
                                         bias_rows=len(bias_rows), max_chunks=max_chunks,
                                         max_outputs=max_outputs)
-        self.result_shape = result_layout(lanes=lanes, accumulator_bits=accumulator_bits,
-                                          max_chunks=max_chunks)
+        self.result_shape = result_layout(lanes=out_lanes, accumulator_bits=accumulator_bits,
+                                          max_chunks=-(-max_outputs // out_lanes))
         super().__init__({
             "start": In(1),
             "layer": In(self.layer_shape),
@@ -237,7 +254,7 @@ class SparseEngine(wiring.Component):
         # input it issues this cycle (`head`) was found the cycle before, so the weight
         # address comes from registers, not through a 128-input priority encoder.
         walking = Signal()
-        chunk = Signal.like(self.o.payload.chunk)
+        chunk = Signal(range(max(2, self.max_chunks)))
         row_base = Signal.like(weight_rd.addr)       # weight_base + chunk * row_stride
         next_row_base = Signal.like(weight_rd.addr)  # row_base + row_stride, ready beforehand
         remaining = Signal(self.entries)             # inputs of this chunk not yet issued
@@ -249,6 +266,8 @@ class SparseEngine(wiring.Component):
         r_factor = Signal(contract.FEATURE_BITS)      # 0 for a bias-only event
         r_chunk = Signal.like(chunk)
         r_live = Signal(lanes)                         # lanes below c_out in this chunk
+        slices = range(1, self.ratio + 1)
+        r_slices = Signal(slices)                      # slices of this chunk with real lanes
         # MAC stage registers, the weight and bias rows among them: the memories are read
         # from the walk stage, so their outputs (after the memory's bank multiplexer) land
         # in registers before the multiply.
@@ -258,17 +277,43 @@ class SparseEngine(wiring.Component):
         # per-lane zeroing keeps synthesis from merging the copies back into one.
         m_factor = Signal(data.ArrayLayout(unsigned(contract.FEATURE_BITS), lanes))
         m_chunk = Signal.like(chunk)
+        m_slices = Signal(slices)
         m_weights = Signal.like(weight_rd.data)
         m_bias = Signal.like(bias_rd.data)
         acc = Signal(data.ArrayLayout(signed(self.accumulator_bits), lanes))
+        # Output stage: the finished chunk, sent a slice of `out_lanes` at a time.
+        result = Signal.like(acc)
+        result_chunk, result_end = Signal.like(chunk), Signal()
+        result_slices, result_slice = Signal(slices), Signal(range(max(2, self.ratio)))
+        out = self.out_lanes
+        if self.ratio == 1:
+            # As wide as the post-processor: no slice multiplexer, no counter.
+            final_slice = Const(1)
+            m.d.comb += [self.o.payload.acc.eq(result), self.o.payload.chunk.eq(result_chunk)]
+        else:
+            # A register, set as the slice before it leaves: it gates the stall, whose
+            # fan-out to the walk and the memories' enables was the critical path (99.6 MHz)
+            # with the comparison in front of it.
+            final_slice = Signal()
+            m.d.comb += [
+                self.o.payload.acc.eq(result.as_value().word_select(
+                    result_slice, out * self.accumulator_bits)),
+                self.o.payload.chunk.eq(result_chunk * self.ratio + result_slice),
+            ]
+        m.d.comb += self.o.payload.last.eq(result_end & final_slice)
+        leaving = self.o.valid & self.o.ready & final_slice   # the register frees this cycle
 
         # A finished chunk needs the output register: hold everything until it is free.
-        stall = m_valid & m_last & self.o.valid & ~self.o.ready
+        stall = m_valid & m_last & self.o.valid & ~leaving
         m.d.comb += [weight_rd.en.eq(~stall), bias_rd.en.eq(~stall)]
         m.d.comb += self.busy.eq(walking | r_valid | m_valid | self.o.valid)
 
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+            m.d.sync += result_slice.eq(Mux(final_slice, 0, result_slice + 1))
+            if self.ratio > 1:
+                m.d.sync += final_slice.eq(result_slice + 2 == result_slices)
+            with m.If(final_slice):
+                m.d.sync += self.o.valid.eq(0)
 
         # --- walk: issue `head`, and find the next one --------------------------------------
         # One tree gives the two lowest set bits of `remaining`: the second is the next
@@ -305,6 +350,9 @@ class SparseEngine(wiring.Component):
                 next_first.eq(chunk_done),
             ]
             m.d.sync += [r_live[lane].eq(lane < lanes_left) for lane in range(lanes)]
+            # Slices holding a lane below c_out: 1 + (lanes left past each slice boundary).
+            m.d.sync += r_slices.eq(sum((lanes_left > k * out for k in range(1, self.ratio)),
+                                        start=Const(1, slices)))
             with m.If(chunk == 0):
                 m.d.sync += self.events.eq(self.events + head_any)
             with m.If(chunk_done):
@@ -331,7 +379,7 @@ class SparseEngine(wiring.Component):
         with m.If(~stall):
             m.d.sync += [
                 m_valid.eq(r_valid), m_first.eq(r_first), m_last.eq(r_last), m_end.eq(r_end),
-                m_chunk.eq(r_chunk),
+                m_chunk.eq(r_chunk), m_slices.eq(r_slices),
                 m_weights.eq(weight_rd.data), m_bias.eq(bias_rd.data),
             ]
             m.d.sync += [m_factor[lane].eq(Mux(r_live[lane], r_factor, 0))
@@ -350,8 +398,10 @@ class SparseEngine(wiring.Component):
         with m.If(m_valid & ~stall):
             m.d.sync += [acc[lane].eq(sums[lane]) for lane in range(lanes)]
             with m.If(m_last):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.chunk.eq(m_chunk),
-                             self.o.payload.last.eq(m_end)]
-                m.d.sync += [self.o.payload.acc[lane].eq(sums[lane]) for lane in range(lanes)]
+                m.d.sync += [self.o.valid.eq(1), result_chunk.eq(m_chunk), result_end.eq(m_end),
+                             result_slices.eq(m_slices), result_slice.eq(0)]
+                if self.ratio > 1:
+                    m.d.sync += final_slice.eq(m_slices == 1)
+                m.d.sync += [result[lane].eq(sums[lane]) for lane in range(lanes)]
 
         return m

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 __all__ = ["parse_nextpnr_log", "parse_nextpnr_report", "parse_vivado_timing_summary",
-           "read_nextpnr_results", "place_and_route_ecp5", "ECP5_DEVICES", "ecp5_speeds",
+           "read_nextpnr_results", "place_and_route_ecp5", "ECP5_DEVICES", "ecp5_speeds", "ecp5_multipliers",
            "TimingReportError"]
 
 _FMAX = re.compile(r"Max frequency for clock '([^']+)': ([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)")
@@ -83,6 +83,12 @@ ECP5_DEVICES = {
 
 def ecp5_speeds(part: str) -> tuple[int, ...]:
     return (8,) if "UM5G" in part else (6, 7, 8)
+
+
+def ecp5_multipliers(part: str) -> int:
+    """The part's MULT18X18D blocks (Lattice's ECP5 family data sheet): the core takes one
+    per engine lane."""
+    return {"25": 28, "45": 72, "85": 156}[part.split("-")[1][:2]]
 
 
 #: synth_ecp5 maps LUTs with abc9, which trips a Yosys assertion on this design (0.70:

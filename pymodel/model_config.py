@@ -43,8 +43,10 @@ class ModelConfig:
     blocks: int = 2
     heads: int = 4
     mlp_ratio: int = 2
-    kernel: int = 3
-    stride: int = 2
+    #: the encoder sees ``kernel`` frames every ``stride`` frames: the shipped model stacks
+    #: 4 frames per step (25 steps per utterance; the earlier model: kernel 3, stride 2, 50)
+    kernel: int = 4
+    stride: int = 4
     theta_attn: int = 1
     residual_bits: int = 16
     state_bits: int = 20
@@ -121,8 +123,9 @@ class TrainConfig:
     freq_mask_bands: int = 4
     #: weight of the firing-rate penalty in the loss: the spike-driven layers' synaptic
     #: operations as a fraction of their dense count (``model.dense_activity``); the engine
-    #: walks only non-zero inputs, so fewer spikes are fewer cycles. 0: no penalty (shipped)
-    rate_penalty: float = 0.0
+    #: walks only non-zero inputs, so fewer spikes are fewer cycles. 0.5: the shipped model's
+    #: (0: no penalty, the earlier 50-step model's)
+    rate_penalty: float = 0.5
     #: knowledge distillation (``pymodel/distill.py``): the teacher model file's SHA-256
     #: ("" for none), the weight of its soft targets in the loss (the labels' cross-entropy
     #: keeps ``1 - distill_weight``) and their temperature

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 __all__ = ["Part", "Board", "PARTS", "BOARDS", "DEFAULT_PART", "BRAM36_BITS", "largest_part",
-           "board_platform", "memory_bits"]
+           "board_platform", "memory_bits", "DEFAULT_LANES", "DEFAULT_ENGINE_LANES",
+           "default_engine_lanes"]
 
 #: Bits of one Xilinx 7-series RAMB36E1 (36 kbit, parity bits included).
 BRAM36_BITS = 36 * 1024
@@ -45,6 +46,18 @@ PARTS = {part.name: part for part in (
 
 #: The part figures are quoted against when none is named (the Arty A7-35's).
 DEFAULT_PART = "xc7a35t"
+
+#: The shipped core: ``P`` neuron lanes and ``E`` sparse-engine lanes (one DSP each). At
+#: P = 16, E = 64 the shipped model's core takes 66 % of the xc7a35t's LUTs and 71 % of its
+#: DSPs (docs/DESIGN.md section 7); E = 128 would need more DSPs than the part has.
+DEFAULT_LANES = 16
+DEFAULT_ENGINE_LANES = 64
+
+
+def default_engine_lanes(lanes: int) -> int:
+    """The engine lanes a core with ``lanes`` neuron lanes gets unless told: the largest
+    multiple of ``lanes`` up to :data:`DEFAULT_ENGINE_LANES` (``lanes`` itself past it)."""
+    return max(1, DEFAULT_ENGINE_LANES // lanes) * lanes
 
 
 @dataclass(frozen=True)
@@ -94,7 +107,8 @@ def memory_bits(*, weights: int, biases: int, bias_bits: int, thresholds: int,
     """What a network keeps in on-chip memory, in bits, and its share of the default part.
 
     The one count: the report gives it for the model's own entries, the core's parameter
-    file for the rows of ``P`` lanes the core really holds (padding included). Weights are
+    file for the rows the core really holds (weights and biases in rows of ``E`` engine lanes,
+    the rest in rows of ``P``; padding included). Weights are
     int8; every neuron has a threshold, a leak shift (beside the threshold in the ROM) and a
     state.
     """

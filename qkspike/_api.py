@@ -47,11 +47,20 @@ def run_golden(model, x, *, trace: bool = False):
     return network.run(model, x, trace=trace)
 
 
+def _engine_lanes(lanes: int, engine_lanes: Optional[int]) -> int:
+    """The engine lanes asked for, or the shipped configuration's for ``lanes``."""
+    from qkspike.pymodel.targets import default_engine_lanes
+    return default_engine_lanes(lanes) if engine_lanes is None else engine_lanes
+
+
 def simulate(model, clips: Sequence, *, lanes: int = 16, labels: Optional[Sequence[int]] = None,
-             jobs: Optional[int] = None, progress: bool = False) -> dict:
+             jobs: Optional[int] = None, progress: bool = False,
+             engine_lanes: Optional[int] = None) -> dict:
     """The RTL under Verilator on each clip's features, checked bit for bit against the
     golden model: ``bit_exact``, ``cycles_mean``/``cycles_max``, ``per_clip``, ... (the
-    first call builds the Verilator model, about a minute, cached per user)."""
+    first call builds the Verilator model, about a minute, cached per user).
+    ``engine_lanes``: the sparse engine's lanes, a multiple of ``lanes`` (default: the
+    shipped configuration's, :func:`qkspike.pymodel.targets.default_engine_lanes`)."""
     import numpy as np
 
     from qkspike.sim.simulate import simulate_clips
@@ -59,19 +68,22 @@ def simulate(model, clips: Sequence, *, lanes: int = 16, labels: Optional[Sequen
     if labels is None:
         labels = [run_golden(model, x).predicted for x in stacked]
     return simulate_clips(model, stacked, list(labels), [f"clip {i}" for i in range(len(stacked))],
-                          lanes=lanes, jobs=jobs, progress=progress)
+                          lanes=lanes, jobs=jobs, progress=progress,
+                          engine_lanes=_engine_lanes(lanes, engine_lanes))
 
 
-def write_verilog(out: str | Path, model=None, *, lanes: int = 16) -> dict:
+def write_verilog(out: str | Path, model=None, *, lanes: int = 16,
+                  engine_lanes: Optional[int] = None) -> dict:
     """Write ``qkspike_core.v`` and ``qkspike_core.json`` (widths, memories, program) into the
     folder ``out``; returns the JSON's content."""
     from qkspike.scripts.verilog import write_core
     model_path = None if model is None else model.path
-    return write_core(model_path, lanes, Path(out))
+    return write_core(model_path, lanes, Path(out),
+                      engine_lanes=_engine_lanes(lanes, engine_lanes))
 
 
 def synthesize(model=None, *, part: str = "xc7a35t", lanes: int = 16,
-               workdir: Optional[str | Path] = None) -> dict:
+               workdir: Optional[str | Path] = None, engine_lanes: Optional[int] = None) -> dict:
     """Yosys ``synth_xilinx`` of the core for an Artix-7 ``part``: LUT, FF, BRAM36, DSP,
     longest path and percentages (minutes)."""
     from amaranth.back import verilog
@@ -79,7 +91,8 @@ def synthesize(model=None, *, part: str = "xc7a35t", lanes: int = 16,
     from qkspike.hw.core import Core
     from qkspike.hw.synthesis import synthesize as yosys
     from qkspike.pymodel.targets import PARTS
-    core = Core(model or load_model(), lanes=lanes)
+    core = Core(model or load_model(), lanes=lanes,
+                engine_lanes=_engine_lanes(lanes, engine_lanes))
     return yosys(verilog.convert(core, name="qkspike_core"), "qkspike_core", PARTS[part],
                  workdir=None if workdir is None else Path(workdir))
 

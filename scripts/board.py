@@ -12,7 +12,7 @@ from pathlib import Path
 from qkspike.pymodel.targets import BOARDS
 
 from .cli import UsageError
-from .options import add_lanes, add_model, check_at_least_one, make_out_folder
+from .options import add_lanes, add_model, check_at_least_one, check_lanes, make_out_folder
 
 
 def add_arguments(parser) -> None:
@@ -63,12 +63,14 @@ def run(args) -> int:
     from qkspike.pymodel import modelfile
     from qkspike.pymodel.targets import board_platform
 
-    check_at_least_one(("--lanes", args.lanes), ("--baud", args.baud))
+    check_lanes(args)
+    check_at_least_one(("--baud", args.baud))
     model = modelfile.load(args.model)
     board = BOARDS[args.board]
     make_out_folder(args.out)     # before elaborating: a bad --out fails fast
     platform = board_platform(args.board)
-    top = BoardTop(model, board=board, lanes=args.lanes, baud=args.baud)
+    top = BoardTop(model, board=board, lanes=args.lanes, baud=args.baud,
+                   engine_lanes=args.engine_lanes)
     open_flow = board.toolchain.startswith("Trellis")
     # Place-and-route reports a missed clock as an error: keep the bitstream and say so.
     seed = f"--seed {args.seed} " if args.seed is not None else ""
@@ -86,7 +88,8 @@ def run(args) -> int:
     info = {"board": args.board, "device": f"{platform.device}{platform.package}-"
                                            f"{platform.speed}",
             "toolchain": board.toolchain,
-            "model": str(model.path), "lanes": args.lanes, "baud": args.baud,
+            "model": str(model.path), "lanes": args.lanes,
+            "engine_lanes": args.engine_lanes or args.lanes, "baud": args.baud,
             "seed": args.seed,
             "clock_hz": platform.default_clk_frequency, "files": files,
             "build_script": f"build_{NAME}.sh", "bitstream": f"{NAME}.bit"}

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .cli import UsageError
-from .options import add_lanes, add_model, check_at_least_one, write_json
+from .options import add_lanes, add_model, check_lanes, lanes_label, write_json
 
 
 def add_arguments(parser) -> None:
@@ -26,7 +26,7 @@ def run(args) -> int:
     from qkspike.pymodel.audio import AudioError
     from qkspike.pymodel.classify import classify_file
 
-    check_at_least_one(("--lanes", args.lanes))
+    check_lanes(args)
     model = modelfile.load(args.model)
     results, failed = [], 0
     for path in args.files:
@@ -58,11 +58,12 @@ def run(args) -> int:
         from qkspike.sim.simulate import clock_note, simulate_clips
         simulated = simulate_clips(model, np.stack([r.features for r in results]),
                                    [r.predicted for r in results], [r.path for r in results],
-                                   lanes=args.lanes, progress=False)
+                                   lanes=args.lanes, engine_lanes=args.engine_lanes,
+                                   progress=False)
         for record, clip in zip(simulated["per_clip"], out["clips"]):
             clip["rtl"] = {"bit_exact": record["bit_exact"], "cycles": record["cycles"]}
             verdict = "bit-exact" if record["bit_exact"] else "MISMATCH"
-            print(f"RTL (P={args.lanes}) {clip['path']}: {verdict} with the golden model, "
+            print(f"RTL ({lanes_label(args)}) {clip['path']}: {verdict} with the golden model, "
                   f"{record['cycles']} cycles ({clock_note(record['cycles'])})")
         status = 0 if simulated["bit_exact"] == simulated["clips"] else 1
     if args.json:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from .cli import UsageError
-from .options import add_lanes, add_progress, check_at_least_one
+from .options import add_lanes, add_progress, check_lanes, lanes_label
 
 
 def add_arguments(parser) -> None:
@@ -27,7 +27,7 @@ def run(args) -> int:
 
     if not 1 <= args.rtl_clips <= 300:
         raise UsageError(f"--rtl-clips must be in 1..300, not {args.rtl_clips}")
-    check_at_least_one(("--lanes", args.lanes))
+    check_lanes(args)
     model = modelfile.load()
     dataset, location = open_data(None)
     clips = dataset.split("test")
@@ -46,8 +46,8 @@ def run(args) -> int:
     picks = np.linspace(0, len(data.labels) - 1, count).round().astype(int)
     result = simulate_clips(model, data.features[picks], data.labels[picks],
                             [data.paths[i] for i in picks], lanes=args.lanes,
-                            progress=not args.no_progress)
-    print(f"RTL (Verilator, P={args.lanes}): {result['bit_exact']}/{result['clips']} clips "
+                            engine_lanes=args.engine_lanes, progress=not args.no_progress)
+    print(f"RTL (Verilator, {lanes_label(args)}): {result['bit_exact']}/{result['clips']} clips "
           f"bit-exact with the golden model, accuracy {100 * result['accuracy']:.2f} %")
     print(f"cycles per inference: mean {result['cycles_mean']:.0f}, max {result['cycles_max']} "
           f"({clock_note(result['cycles_mean'])}); sparse bound {result['bound_mean']:.0f}, "

@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from qkspike.pymodel.targets import DEFAULT_ENGINE_LANES, DEFAULT_LANES, default_engine_lanes
+
 from .cli import UsageError
 
-__all__ = ["add_model", "add_lanes", "add_progress", "add_augment", "add_training",
+__all__ = ["add_model", "add_lanes", "check_lanes", "add_progress", "add_augment", "add_training",
            "add_parallel", "add_training_run", "add_distillation", "distillation_settings",
            "check_training", "check_training_run", "check_shape", "head_leak_shifts",
            "train_config", "training_configs", "check_at_least_one",
-           "check_json_path", "write_json", "make_out_folder", "require_torch", "DEFAULT_LANES"]
+           "check_json_path", "write_json", "make_out_folder", "require_torch", "DEFAULT_LANES",
+           "lanes_label"]
 
-#: Engine lanes of the shipped configuration.
-DEFAULT_LANES = 16
 
 
 def add_model(parser) -> None:
@@ -28,9 +29,36 @@ def add_model(parser) -> None:
 
 def add_lanes(parser) -> None:
     parser.add_argument("--lanes", type=int, default=DEFAULT_LANES, metavar="P",
-                        help="engine lanes P: neurons the core updates in parallel each "
-                             "cycle; more lanes, fewer cycles, more LUTs "
-                             "(default: %(default)s)")
+                        help="lanes P: neurons the core updates in parallel each cycle, "
+                             "and accumulators unless --engine-lanes; more lanes, fewer "
+                             "cycles, more LUTs (default: %(default)s)")
+    parser.add_argument("--engine-lanes", type=int, default=None, metavar="E",
+                        help=f"accumulator lanes E of the sparse engine, a multiple of P: "
+                             f"a wider engine (one DSP per lane) behind the P neuron lanes "
+                             f"walks fewer chunks per layer (default: the largest multiple "
+                             f"of P up to {DEFAULT_ENGINE_LANES}, or P past it; "
+                             f"{default_engine_lanes(DEFAULT_LANES)} at P = {DEFAULT_LANES})")
+
+
+def check_lanes(args) -> None:
+    """``UsageError`` for a bad ``--lanes`` or ``--engine-lanes``; sets the engine lanes'
+    default (:func:`pymodel.targets.default_engine_lanes`) when none was given."""
+    check_at_least_one(("--lanes", args.lanes), ("--engine-lanes", args.engine_lanes))
+    if args.engine_lanes is None:
+        args.engine_lanes = default_engine_lanes(args.lanes)
+    engine = args.engine_lanes
+    if engine is not None and (engine < args.lanes or engine % args.lanes):
+        raise UsageError(f"--engine-lanes must be a multiple of --lanes ({args.lanes}), "
+                         f"not {engine}")
+    if engine is not None and engine > 256:
+        raise UsageError(f"--engine-lanes must be at most 256, not {engine}")
+
+
+def lanes_label(args) -> str:
+    """``P=16``, or ``P=16, E=64`` with a wider engine: how reports name the lanes."""
+    if args.engine_lanes in (None, args.lanes):
+        return f"P={args.lanes}"
+    return f"P={args.lanes}, E={args.engine_lanes}"
 
 
 def add_augment(parser) -> None:
@@ -71,8 +99,9 @@ def add_training(parser) -> None:
                              f"{ModelConfig.frames} frames make {ModelConfig.frames} / S time "
                              f"steps; fewer steps, fewer cycles (default: %(default)s)")
     parser.add_argument("--kernel", type=int, default=None, metavar="K",
-                        help="frames the encoder sees per step, at least S "
-                             "(default: S + 1, the shipped 3 at S = 2)")
+                        help="frames the encoder sees per step, at least S (default: S, "
+                             "frame stacking, as the shipped model; the earlier 50-step "
+                             "model: --stride 2 --kernel 3 --rate-penalty 0)")
     parser.add_argument("--rate-penalty", type=float, default=TrainConfig.rate_penalty,
                         metavar="W",
                         help="weight of the firing-rate penalty (spike traffic as a fraction "
@@ -144,7 +173,7 @@ def check_training_run(args) -> None:
 
 def check_shape(stride: int, kernel: int | None, rate_penalty: float) -> int:
     """``UsageError`` unless the stride divides an utterance's frames, the kernel (default
-    ``stride + 1``) covers the stride and the penalty is not negative; return the kernel."""
+    ``stride``) covers the stride and the penalty is not negative; return the kernel."""
     from qkspike.pymodel.model_config import ModelConfig
 
     check_at_least_one(("--stride", stride), ("--kernel", kernel))
@@ -152,7 +181,7 @@ def check_shape(stride: int, kernel: int | None, rate_penalty: float) -> int:
     if frames % stride:
         raise UsageError(f"--stride {stride} does not divide the {frames} frames of an "
                          f"utterance")
-    kernel = stride + 1 if kernel is None else kernel
+    kernel = stride if kernel is None else kernel
     if kernel < stride:
         raise UsageError(f"--kernel {kernel} is below --stride {stride}: the encoder would "
                          f"skip {stride - kernel} of every {stride} frames")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .cli import UsageError
 from .clips import add_common, load_clips
-from .options import add_lanes, add_parallel, check_at_least_one, check_json_path, write_json
+from .options import (add_lanes, add_parallel, check_at_least_one, check_json_path, check_lanes,
+                      write_json)
 
 
 def add_arguments(parser) -> None:
@@ -26,12 +27,14 @@ def run(args) -> int:
     from qkspike.sim.parallel import SchedulerError
     from qkspike.sim.simulate import simulate_clips
 
-    check_at_least_one(("--lanes", args.lanes), ("--batch", args.batch), ("--jobs", args.jobs))
+    check_lanes(args)
+    check_at_least_one(("--batch", args.batch), ("--jobs", args.jobs))
     check_json_path(args.json)
     model, data = load_clips(args)
     try:
         result = simulate_clips(model, data.features, data.labels, data.paths,
-                                lanes=args.lanes, batch=args.batch, jobs=args.jobs,
+                                lanes=args.lanes, engine_lanes=args.engine_lanes,
+                                batch=args.batch, jobs=args.jobs,
                                 scheduler=args.scheduler, progress=not args.no_progress)
     except SchedulerError as error:
         raise UsageError(str(error)) from None
@@ -50,6 +53,8 @@ def format_simulation(result: dict) -> str:
     from qkspike.sim.simulate import CLOCK_MHZ
     lines = [
         "| metric | value |", "| --- | --- |",
+        f"| lanes | P = {result['lanes']} neuron lanes, E = {result['engine_lanes']} engine "
+        f"lanes |",
         f"| clips | {result['clips']} |",
         f"| bit-exact (RTL == golden: logits, trace, counters) | {result['bit_exact']} / "
         f"{result['clips']} |",
@@ -96,11 +101,12 @@ def plot_layer_cycles(result: dict, path) -> None:
     fig, ax = plt.subplots(figsize=(10, 3.6))
     ax.bar(x - 0.27, dense, 0.27, label="dense (no zero-skipping)", color="0.8")
     ax.bar(x, cycles, 0.27, label="measured (RTL)", color="tab:blue")
-    ax.bar(x + 0.27, bound, 0.27, label="sparse bound nnz*ceil(C_out/P)", color="tab:orange")
+    ax.bar(x + 0.27, bound, 0.27, label="sparse bound nnz*ceil(C_out/E)", color="tab:orange")
     ax.set_xticks(x, names, rotation=45, fontsize=7)
     ax.set_yscale("log")
     ax.set_ylabel("cycles per inference")
-    ax.set_title(f"P = {result['lanes']}: {result['cycles_mean']:.0f} cycles per inference "
+    ax.set_title(f"P = {result['lanes']}, E = {result['engine_lanes']}: "
+                 f"{result['cycles_mean']:.0f} cycles per inference "
                  f"({result['latency_us_at_100mhz']:.0f} us at 100 MHz; decision after the last frame "
                  f"{result['decision_cycles_mean']:.0f} cycles)", fontsize=9)
     # Outside the axes, so it never covers a bar.

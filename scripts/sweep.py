@@ -40,8 +40,10 @@ def add_arguments(parser) -> None:
                              "is given)")
     parser.add_argument("--models", default=None, metavar="PATH[,PATH]",
                         help="model files to include as they are (e.g. the shipped one)")
-    parser.add_argument("--lanes", default="16", metavar="P[,P]",
-                        help="engine lane counts to simulate (default: %(default)s)")
+    parser.add_argument("--lanes", default="16", metavar="P[:E][,P[:E]]",
+                        help="lane counts to simulate: P neuron lanes with an engine as wide, "
+                             "or P:E for E engine lanes behind them, E a multiple of P "
+                             "(e.g. 16,16:64; default: %(default)s)")
     parser.add_argument("--holdout-speakers", default=None, metavar="NAME[,NAME]",
                         help="also train one model per point without each of these speakers "
                              "and report its accuracy on them (speaker-held-out)")
@@ -91,6 +93,23 @@ def points_from_args(args) -> list:
     return points
 
 
+def lane_configurations(text: str) -> list[tuple[int, int]]:
+    """``--lanes``' ``(P, E)`` pairs; ``UsageError`` for a bad entry."""
+    pairs = []
+    for entry in text.split(","):
+        lanes, _, engine = entry.partition(":")
+        try:
+            p, e = int(lanes), int(engine or lanes)
+        except ValueError:
+            raise UsageError(f"--lanes: not a comma-separated list of P or P:E, "
+                             f"{text!r}") from None
+        check_at_least_one(("--lanes", p), ("--lanes' engine lanes", e))
+        if e % p:
+            raise UsageError(f"--lanes {entry}: the engine lanes must be a multiple of P")
+        pairs.append((p, e))
+    return pairs
+
+
 def run(args) -> int:
     from qkspike.pymodel.frontend import FrontendConfig
     from qkspike.sim.parallel import SchedulerError, dask_client, default_jobs
@@ -99,9 +118,8 @@ def run(args) -> int:
     from .clips import open_data
 
     check_training_run(args)
-    lanes = _list(int, args.lanes, "--lanes")
-    check_at_least_one(("--jobs", args.jobs), ("--limit", args.limit),
-                       *(("--lanes", p) for p in lanes))
+    lanes = lane_configurations(args.lanes)
+    check_at_least_one(("--jobs", args.jobs), ("--limit", args.limit))
     points = points_from_args(args)
     if any(point.model is None for point in points):
         require_torch("the sweep's training")

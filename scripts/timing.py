@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .cli import UsageError
-from .options import add_lanes, add_model, check_at_least_one, check_json_path, write_json
+from .options import (add_lanes, add_model, check_at_least_one, check_json_path, check_lanes,
+                      lanes_label, write_json)
 
 ECP5_PACKAGES = ("CABGA256", "CABGA381", "CABGA554", "CABGA756", "CSFBGA285")
 
@@ -48,16 +49,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
 
 
-def _link_top(model, lanes: int, clock_hz: float):
+def _link_top(model, lanes: int, clock_hz: float, engine_lanes=None):
     from qkspike.hw.board import LinkTop
     from qkspike.hw.uart import divisor_for
-    return LinkTop(model, lanes=lanes, divisor=divisor_for(clock_hz, 115200))
+    return LinkTop(model, lanes=lanes, divisor=divisor_for(clock_hz, 115200),
+                   engine_lanes=engine_lanes)
 
 
-def format_ecp5(report: dict, lanes: int) -> str:
+def format_ecp5(report: dict, lanes: str) -> str:
     met = "met" if report["timing_met"] else "NOT met"
     seed = report["seed"] if report["seed"] is not None else "nextpnr's default"
-    lines = [f"post-route timing (place-and-route, measured): core P = {lanes} with its UART "
+    lines = [f"post-route timing (place-and-route, measured): core {lanes} with its UART "
              f"link on {report['part']}-{report['speed']} {report['package']}, "
              f"{report['flow']}, seed {seed}",
              f"Fmax {report['fmax_mhz']:.1f} MHz against {report['target_mhz']:g} MHz: {met}",
@@ -74,11 +76,11 @@ def format_ecp5(report: dict, lanes: int) -> str:
     return "\n".join(lines)
 
 
-def format_estimate(report: dict, lanes: int) -> str:
+def format_estimate(report: dict, lanes: str) -> str:
     estimate = report["timing_estimate"]
     low, high = estimate["net_ns_range"]
     lines = [f"Artix-7 timing ESTIMATE for {report['part']} -1 (Yosys synth_xilinx netlist, no "
-             f"placement or routing, not Vivado): core P = {lanes}",
+             f"placement or routing, not Vivado): core {lanes}",
              f"cell delays: {estimate['cell_delays']}; every routed net {estimate['net_ns']} ns "
              f"(range {low}-{high} ns)",
              f"critical path about {estimate['critical_ns']} ns (range "
@@ -100,12 +102,12 @@ def run(args) -> int:
     import tempfile
 
     from qkspike.fetch import file_sha256
-    from qkspike.hw.timing import ECP5_DEVICES, ecp5_speeds
+    from qkspike.hw.timing import ECP5_DEVICES, ecp5_multipliers, ecp5_speeds
     from qkspike.pymodel import modelfile
     from qkspike.pymodel.targets import PARTS
 
-    check_at_least_one(("--lanes", args.lanes), ("--paths", args.paths),
-                       ("--target-mhz", args.target_mhz))
+    check_lanes(args)
+    check_at_least_one(("--paths", args.paths), ("--target-mhz", args.target_mhz))
     check_json_path(args.json)
     if args.net_ns is not None and not 0 <= args.net_ns <= 5:
         raise UsageError(f"--net-ns must lie in 0..5 ns, not {args.net_ns}")
@@ -117,26 +119,30 @@ def run(args) -> int:
     if not ecp5 and args.speed is not None:
         raise UsageError("--speed is for ECP5 parts; the Artix-7 estimate uses the -1 "
                          "grade's published delays")
+    if ecp5 and args.engine_lanes > ecp5_multipliers(args.part):
+        raise UsageError(f"the core needs {args.engine_lanes} multipliers (one per engine "
+                         f"lane); the {args.part} has {ecp5_multipliers(args.part)}: give a "
+                         f"smaller --engine-lanes")
     model = modelfile.load(args.model)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="qkspike-timing-"))
-    top = _link_top(model, args.lanes, args.target_mhz * 1e6)
+    top = _link_top(model, args.lanes, args.target_mhz * 1e6, args.engine_lanes)
     if ecp5:
         from amaranth.back import rtlil
 
         from qkspike.hw.timing import place_and_route_ecp5
-        print(f"placing and routing the core (P={args.lanes}) with its UART link on "
+        print(f"placing and routing the core ({lanes_label(args)}) with its UART link on "
               f"{args.part}-{speed} {args.package} (several minutes; a line every 15 s)",
               flush=True)
         report = place_and_route_ecp5(
             rtlil.convert(top, name="qkspike_link_top"), "qkspike_link_top", part=args.part,
             package=args.package, speed=speed, target_mhz=args.target_mhz, workdir=workdir,
             seed=args.seed)
-        text = format_ecp5(report, args.lanes)
+        text = format_ecp5(report, lanes_label(args))
     else:
         from amaranth.back import verilog
 
         from qkspike.hw.synthesis import synthesize
-        print(f"synthesising the core (P={args.lanes}) with its UART link for {args.part} "
+        print(f"synthesising the core ({lanes_label(args)}) with its UART link for {args.part} "
               f"and estimating its timing (a few minutes; a line every 15 s)", flush=True)
         report = synthesize(verilog.convert(top, name="qkspike_link_top"), "qkspike_link_top",
                             PARTS[args.part], workdir=workdir, timing_paths=args.paths,
@@ -144,8 +150,9 @@ def run(args) -> int:
         report["target_mhz"] = args.target_mhz
         report["timing_met_estimate"] = (report["timing_estimate"]["critical_ns"]
                                          <= 1000 / args.target_mhz)
-        text = format_estimate(report, args.lanes)
-    report.update({"lanes": args.lanes, "model": str(model.path),
+        text = format_estimate(report, lanes_label(args))
+    report.update({"lanes": args.lanes, "engine_lanes": args.engine_lanes or args.lanes,
+                   "model": str(model.path),
                    "model_sha256": file_sha256(model.path),
                    "top": "LinkTop (core, UART link, LEDs)"})
     print(text)

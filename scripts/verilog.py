@@ -9,7 +9,9 @@ from pathlib import Path
 
 from qkspike.pymodel.golden.contract import ResetMode
 
-from .options import add_lanes, add_model, check_at_least_one, make_out_folder
+from .cli import UsageError
+from .options import (add_lanes, add_model, check_at_least_one, check_lanes, lanes_label,
+                      make_out_folder)
 
 
 def add_arguments(parser) -> None:
@@ -39,6 +41,7 @@ def core_parameters(core) -> dict:
         descriptors.append(entry)
     return {
         "design": "qkspike_core", "model": str(core.model.path), "lanes": core.lanes,
+        "engine_lanes": core.engine_lanes,
         "classes": list(core.model.config.classes), "widths": program.widths,
         "sizes": program.sizes,
         "memory_bits": program.memory_bits(),
@@ -50,7 +53,7 @@ def core_parameters(core) -> dict:
     }
 
 
-def write_core(model_path, lanes: int, out: Path) -> dict:
+def write_core(model_path, lanes: int, out: Path, engine_lanes=None) -> dict:
     from amaranth.back import verilog
 
     from qkspike.hw.core import Core
@@ -58,7 +61,7 @@ def write_core(model_path, lanes: int, out: Path) -> dict:
 
     model = modelfile.load(model_path)
     make_out_folder(out)     # before elaborating: a bad --out fails fast
-    core = Core(model, lanes=lanes)
+    core = Core(model, lanes=lanes, engine_lanes=engine_lanes)
     info = core_parameters(core)
     (out / "qkspike_core.v").write_text(verilog.convert(core, name="qkspike_core"))
     (out / "qkspike_core.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -90,16 +93,18 @@ def write_neuron_array(args) -> dict:
 
 
 def run(args) -> int:
-    check_at_least_one(("--lanes", args.lanes))
+    if args.block == "neuron-array" and args.engine_lanes is not None:
+        raise UsageError("--engine-lanes is for the core; a neuron array has no engine")
+    check_lanes(args)
     if args.block == "neuron-array":
         info = write_neuron_array(args)
         print(f"wrote {args.out / 'neuron_array.v'} and neuron_array.json: "
               f"{info['channels']} neurons, P={info['lanes']}, D={info['levels']}, "
               f"latency {info['latency_cycles']} cycles")
         return 0
-    info = write_core(args.model, args.lanes, args.out)
+    info = write_core(args.model, args.lanes, args.out, args.engine_lanes)
     bits = info["memory_bits"]
-    print(f"wrote {args.out / 'qkspike_core.v'} and qkspike_core.json: P={info['lanes']}, "
+    print(f"wrote {args.out / 'qkspike_core.v'} and qkspike_core.json: {lanes_label(args)}, "
           f"{len(info['program'])} layers, {bits['weights']} weight bits, accumulators "
           f"{info['widths']['accumulator']} bits")
     return 0

@@ -78,7 +78,7 @@ def core_image(core: Core) -> CoreImage:
     dense = sum(program.dense(core.model.config.steps).values())
     overhead = (core.layer_overhead + 2) * len(program.descriptors) * core.model.config.steps
     return CoreImage(
-        verilog=amaranth_verilog.convert(core, name=TOPLEVEL), label=f"P{core.lanes}",
+        verilog=amaranth_verilog.convert(core, name=TOPLEVEL), label=f"P{core.lanes}" + (f"E{core.engine_lanes}" if core.engine_lanes != core.lanes else ""),
         lanes=core.lanes, stats=tuple(core.stats),
         bytes_per_clip=s["frames"] * s["n_mels"], spike_bits=program.widths["spike"],
         residual_bits=program.widths["residual"], logit_bits=layout.size,

@@ -1,9 +1,9 @@
 """Replay a saved verification failure: ``python -m qkspike.sim.replay FOLDER [--verilator]``.
 
 The property-based tests (``tests/test_random_models.py``) save every failing case as a
-folder holding ``model.npz`` (a model file), ``features.npy`` (the utterance) and
-``lanes.txt``; this runs that case again through the golden model and the Amaranth
-simulator (and, with ``--verilator``, the Verilator harness) and prints the first divergence.
+folder holding ``model.npz`` (a model file), ``features.npy`` (the utterance),
+``lanes.txt`` and ``engine_lanes.txt``; this runs that case again through the golden model
+and the Amaranth simulator (and, with ``--verilator``, the Verilator harness) and prints the first divergence.
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ __all__ = ["save_case", "replay", "main"]
 
 
 def save_case(model: IntegerModel, features: np.ndarray, lanes: int,
-              folder: Optional[Path] = None) -> Path:
+              folder: Optional[Path] = None, *, engine_lanes: Optional[int] = None) -> Path:
     """Write a case where :func:`replay` finds it; returns the folder."""
     folder = folder or Path(tempfile.gettempdir()) / "qkspike-failures" / uuid.uuid4().hex[:10]
     folder.mkdir(parents=True, exist_ok=True)
     modelfile.save(model, folder / "model.npz")
     np.save(folder / "features.npy", np.asarray(features, dtype=np.uint8))
     (folder / "lanes.txt").write_text(f"{lanes}\n")
+    (folder / "engine_lanes.txt").write_text(f"{engine_lanes or lanes}\n")
     (folder / "config.json").write_text(json.dumps(model.config.to_dict(), indent=1) + "\n")
     return folder
 
@@ -45,7 +46,10 @@ def replay(folder: Path, *, verilator: bool = False) -> dict[str, Optional[str]]
     model = modelfile.load(folder / "model.npz")
     features = np.load(folder / "features.npy")
     lanes = int((folder / "lanes.txt").read_text())
-    core = Core(model, lanes=lanes)
+    # Cases saved before engines could be wider than the lanes have no engine_lanes.txt.
+    engine_file = folder / "engine_lanes.txt"
+    engine_lanes = int(engine_file.read_text()) if engine_file.exists() else lanes
+    core = Core(model, lanes=lanes, engine_lanes=engine_lanes)
     golden = network.run(model, features)
     problems = {"amaranth": core_job.compare(core.program, golden,
                                              core_job.run_pysim(core, [features])[0],

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from qkspike.hw.core import Core
+from qkspike.hw.core import Core, lanes_text
 from qkspike.hw.program import Program
 from qkspike.pymodel.golden import network
 from qkspike.pymodel.modelfile import IntegerModel
@@ -70,8 +70,11 @@ def simulate_batch(model: IntegerModel, image: CoreImage, program: Program,
 def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[int],
                    paths: Sequence[str], *, lanes: int, batch: int = 25,
                    jobs: Optional[int] = None, scheduler: Optional[str] = None,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, engine_lanes: Optional[int] = None) -> dict:
     """Run every clip through the RTL and the golden model; return the figures as a dict.
+
+    ``lanes``: the core's neuron lanes ``P``; ``engine_lanes``: its sparse engine's (a
+    multiple of ``P``; default ``P``).
 
     ``jobs``: local worker processes (default: every core); ``scheduler``: the address of a
     Dask distributed scheduler to run the batches on instead.
@@ -83,7 +86,7 @@ def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[i
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     started = time.monotonic()
     with dask_client(scheduler) as client:
-        core = Core(model, lanes=lanes)
+        core = Core(model, lanes=lanes, engine_lanes=engine_lanes)
         image = core_image(core)
         build = build_harness(image)      # here, once, before the workers look for it
         program = core.program
@@ -91,7 +94,7 @@ def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[i
                   np.asarray(features[start:start + batch]))
                  for start in range(0, len(features), batch)]
         records, sim_seconds = [None] * len(features), 0.0
-        bar = tqdm(total=len(features), desc=f"RTL simulation (P={lanes}, "
+        bar = tqdm(total=len(features), desc=f"RTL simulation ({lanes_text(core)}, "
                                              f"{'Dask' if scheduler else f'{jobs} jobs'})",
                    unit="clip", disable=not progress)
         sim_started = time.monotonic()
@@ -129,6 +132,7 @@ def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[i
     return {
         "model": str(model.path) if model.path else None,
         "lanes": lanes,
+        "engine_lanes": core.engine_lanes,
         "clips": len(records),
         "bit_exact": sum(r["bit_exact"] for r in records),
         "accuracy": float(np.mean([r["predicted"] == r["label"] for r in records])),

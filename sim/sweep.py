@@ -29,7 +29,7 @@ from qkspike.pymodel.model_config import ModelConfig, TrainConfig
 from .parallel import run_tasks
 
 __all__ = ["Point", "grid", "train_point", "sweep", "pareto_front", "format_sweep",
-           "plot_sweep"]
+           "plot_sweep", "lane_key", "parse_lane_key"]
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,21 @@ def train_point(dataset, frontend, config: TrainConfig, out: Path, task: tuple) 
             "train_seconds": model.metadata.get("train_seconds")}
 
 
+def lane_key(lanes: int, engine_lanes: int) -> str:
+    """A lane configuration's name in the sweep's records: ``16``, or ``16:64`` for 16
+    neuron lanes behind 64 engine lanes."""
+    return str(lanes) if engine_lanes == lanes else f"{lanes}:{engine_lanes}"
+
+
+def parse_lane_key(key: str) -> tuple[int, int]:
+    """``(P, E)`` of a :func:`lane_key`."""
+    lanes, _, engine = str(key).partition(":")
+    return int(lanes), int(engine or lanes)
+
+
 def _synth_task(out: Path, task: tuple) -> dict:
-    """Task: Yosys ``synth_xilinx`` of the core of ``model_path`` at ``lanes`` for the
-    xc7a35t: LUT, FF, BRAM36, DSP48E1."""
+    """Task: Yosys ``synth_xilinx`` of the core of ``model_path`` at ``lanes`` (and
+    ``engine_lanes``) for the xc7a35t: LUT, FF, BRAM36, DSP48E1."""
     from amaranth.back import verilog
 
     from qkspike.hw.core import Core
@@ -116,8 +128,8 @@ def _synth_task(out: Path, task: tuple) -> dict:
     from qkspike.pymodel import modelfile
     from qkspike.pymodel.targets import PARTS
 
-    model_path, lanes, result_path = task
-    core = Core(modelfile.load(model_path), lanes=lanes)
+    model_path, lanes, engine_lanes, result_path = task
+    core = Core(modelfile.load(model_path), lanes=lanes, engine_lanes=engine_lanes)
     report = synthesize(verilog.convert(core, name="qkspike_core"), "qkspike_core",
                         PARTS["xc7a35t"], workdir=Path(result_path).with_suffix(".synth"))
     keep = {key: report[key] for key in RESOURCES}
@@ -125,7 +137,7 @@ def _synth_task(out: Path, task: tuple) -> dict:
     return keep
 
 
-def _timing(model_path: str, lanes: int, result_path: Path) -> dict:
+def _timing(model_path: str, lanes: int, engine_lanes: int, result_path: Path) -> dict:
     """ECP5 place-and-route of the core with its UART link (``qkspike timing``'s flow)."""
     from amaranth.back import rtlil
 
@@ -134,7 +146,8 @@ def _timing(model_path: str, lanes: int, result_path: Path) -> dict:
     from qkspike.hw.uart import divisor_for
     from qkspike.pymodel import modelfile
 
-    top = LinkTop(modelfile.load(model_path), lanes=lanes, divisor=divisor_for(100e6, 115200))
+    top = LinkTop(modelfile.load(model_path), lanes=lanes, divisor=divisor_for(100e6, 115200),
+                  engine_lanes=engine_lanes)
     report = place_and_route_ecp5(rtlil.convert(top, name="qkspike_link_top"),
                                   "qkspike_link_top", part="LFE5UM5G-85F", package="CABGA381",
                                   speed=8, target_mhz=100.0,
@@ -168,12 +181,13 @@ def _cached(path: Path, model_path: str) -> Optional[dict]:
 
 
 def sweep(dataset, frontend, config: TrainConfig, points: Sequence[Point],
-          lanes: Sequence[int], out: Path, *, holdout: Sequence[str] = (),
+          lanes: Sequence[int | tuple[int, int]], out: Path, *, holdout: Sequence[str] = (),
           synth: bool = False, timing: bool = False, limit: Optional[int] = None,
           jobs: int = 1, client=None, scheduler: Optional[str] = None,
           log: Callable[[str], None] = print) -> dict:
     """Run the sweep (resuming what ``out`` holds); return every row, also written as
-    ``out/sweep.json``. ``limit``: simulate that many test clips, spread over classes and
+    ``out/sweep.json``. ``lanes``: lane counts ``P`` (engine as wide) or ``(P, E)`` pairs.
+    ``limit``: simulate that many test clips, spread over classes and
     speakers (default: all). Training and synthesis run on ``client`` (a Dask client for
     ``scheduler``) or ``jobs`` local processes, RTL batches on ``scheduler`` or locally."""
     from qkspike.pymodel import modelfile
@@ -183,6 +197,7 @@ def sweep(dataset, frontend, config: TrainConfig, points: Sequence[Point],
     from .simulate import simulate_clips
 
     out.mkdir(parents=True, exist_ok=True)
+    lanes = [(entry, entry) if isinstance(entry, int) else tuple(entry) for entry in lanes]
     rows = {point.name: {"point": asdict(point), "lanes": {}} for point in points}
 
     # 1. Models: train what is not given, evaluate what is.
@@ -220,41 +235,44 @@ def sweep(dataset, frontend, config: TrainConfig, points: Sequence[Point],
         model_path = str(_model_path(out, point))
         model = modelfile.load(model_path)
         data = extract_features(clips, model.frontend, progress=False)
-        for p in lanes:
-            stem = out / "points" / point.name / f"P{p}"
+        for p, e in lanes:
+            key = lane_key(p, e)
+            name = f"P{p}" if e == p else f"P{p}E{e}"
+            stem = out / "points" / point.name / name
             stem.parent.mkdir(parents=True, exist_ok=True)
-            rtl = _cached(stem.with_name(f"P{p}_rtl.json"), model_path)
+            rtl = _cached(stem.with_name(f"{name}_rtl.json"), model_path)
             if rtl is None or rtl["clips"] != len(data.labels):
-                log(f"{point.name}, P={p}: RTL simulation of {len(data.labels)} clips")
+                log(f"{point.name}, P={key}: RTL simulation of {len(data.labels)} clips")
                 result = simulate_clips(model, data.features, data.labels, data.paths,
-                                        lanes=p, jobs=jobs, scheduler=scheduler,
-                                        progress=False)
+                                        lanes=p, engine_lanes=e, jobs=jobs,
+                                        scheduler=scheduler, progress=False)
                 rtl = {key: result[key] for key in (
                     "clips", "bit_exact", "accuracy", "cycles_mean", "cycles_max",
                     "decision_cycles_mean", "decision_cycles_max")}
-                _store(stem.with_name(f"P{p}_rtl.json"), rtl, model_path)
-            rows[point.name]["lanes"][p] = {"rtl": rtl}
+                _store(stem.with_name(f"{name}_rtl.json"), rtl, model_path)
+            rows[point.name]["lanes"][key] = {"rtl": rtl}
             if synth:
-                cached = _cached(stem.with_name(f"P{p}_synth.json"), model_path)
+                cached = _cached(stem.with_name(f"{name}_synth.json"), model_path)
                 if cached is None:
-                    synth_tasks.append((point.name, p, (model_path, p,
-                                                        str(stem.with_name(f"P{p}_synth.json")))))
+                    synth_tasks.append((point.name, key, (
+                        model_path, p, e, str(stem.with_name(f"{name}_synth.json")))))
                 else:
-                    rows[point.name]["lanes"][p]["resources"] = cached
+                    rows[point.name]["lanes"][key]["resources"] = cached
             if timing:
-                path = stem.with_name(f"P{p}_timing.json")
+                path = stem.with_name(f"{name}_timing.json")
                 cached = _cached(path, model_path)
                 if cached is None:
-                    log(f"{point.name}, P={p}: ECP5 place-and-route (about 7 minutes)")
-                    cached = _timing(model_path, p, path)
-                rows[point.name]["lanes"][p]["timing"] = cached
+                    log(f"{point.name}, P={key}: ECP5 place-and-route (about 7 minutes)")
+                    cached = _timing(model_path, p, e, path)
+                rows[point.name]["lanes"][key]["timing"] = cached
     if synth_tasks:
         log(f"synthesising {len(synth_tasks)} core(s) for the xc7a35t, {jobs} at a time")
     for index, report in run_tasks(_synth_task, (out,), [t[2] for t in synth_tasks],
                                    jobs=jobs, client=client):
         name, p, _ = synth_tasks[index]
         rows[name]["lanes"][p]["resources"] = report
-    result = {"train_config": asdict(config), "lanes": list(lanes), "holdout": list(holdout),
+    result = {"train_config": asdict(config), "lanes": [lane_key(p, e) for p, e in lanes],
+              "holdout": list(holdout),
               "simulated_clips": len(clips), "rows": list(rows.values())}
     (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -264,8 +282,10 @@ def flat_rows(result: dict) -> list[dict]:
     """One row per (point, lanes): the figures the table and the plot show."""
     flat = []
     for row in result["rows"]:
-        for p, hw in row["lanes"].items():
-            flat.append({"name": row["point"]["name"], "lanes": int(p),
+        for key, hw in row["lanes"].items():
+            p, e = parse_lane_key(key)
+            flat.append({"name": row["point"]["name"], "lanes": p, "engine_lanes": e,
+                         "lane_key": lane_key(p, e),
                          "steps": ModelConfig.frames // row["point"]["stride"],
                          "rate_penalty": row["point"]["rate_penalty"],
                          "accuracy": row["test"]["accuracy"],
@@ -299,7 +319,7 @@ def format_sweep(result: dict) -> str:
     rows = flat_rows(result)
     front = set(pareto_front(rows))
     held = ", ".join(result["holdout"]) or "none"
-    lines = [f"| point | steps | rate penalty | P | FSDD test int. % | float % | "
+    lines = [f"| point | steps | rate penalty | P[:E] | FSDD test int. % | float % | "
              f"held-out ({held}) int. % | bit-exact | cycles mean / max | decision mean | "
              f"LUT | FF | BRAM36 | DSP | Fmax MHz (ECP5-85F-8) | Pareto |",
              "| --- " * 16 + "|"]
@@ -307,7 +327,7 @@ def format_sweep(result: dict) -> str:
         resources = " | ".join(str(r.get(key, "-")) for key in RESOURCES)
         fmax = f"{r['fmax_mhz']:.1f}" if "fmax_mhz" in r else "-"
         lines.append(
-            f"| {r['name']} | {r['steps']} | {r['rate_penalty']:g} | {r['lanes']} | "
+            f"| {r['name']} | {r['steps']} | {r['rate_penalty']:g} | {r['lane_key']} | "
             f"{_percent(r['accuracy'])} | {_percent(r['float_accuracy'])} | "
             f"{_percent(r['holdout_accuracy'])} | {r['bit_exact']} / {r['clips']} | "
             f"{r['cycles_mean']:,.0f} / {r['cycles_max']:,} | {r['decision_cycles_mean']:.0f} | "
@@ -324,10 +344,10 @@ def plot_sweep(result: dict, path: Path) -> None:
 
     rows = flat_rows(result)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for lanes in sorted({r["lanes"] for r in rows}):
-        mine = [r for r in rows if r["lanes"] == lanes]
+    for key in sorted({r["lane_key"] for r in rows}, key=parse_lane_key):
+        mine = [r for r in rows if r["lane_key"] == key]
         ax.scatter([r["cycles_mean"] for r in mine], [100 * r["accuracy"] for r in mine],
-                   label=f"P = {lanes}", zorder=3)
+                   label=f"P = {key}", zorder=3)
         for r in mine:
             ax.annotate(r["name"], (r["cycles_mean"], 100 * r["accuracy"]), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")

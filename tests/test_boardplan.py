@@ -10,6 +10,7 @@ from qkspike.hw.core import Core
 from qkspike.hw.program import compile_program
 from qkspike.hw.synthesis import PARTS, Part, fits, parse_cells, synthesize
 from qkspike.pymodel import modelfile
+from qkspike.pymodel.targets import default_engine_lanes
 from qkspike.scripts.cli import main
 from tests.conftest import exported_random_model, small_config
 
@@ -33,11 +34,14 @@ def test_board_plan_has_everything_vivado_needs(tmp_path, small_model_file, monk
     for pin in ("E3", "A9", "D10", "H5"):          # clock, UART rx and tx, LED 0
         assert pin in xdc, pin
     design = (out / "qkspike.v").read_text()
-    # The weights are in the bitstream: every row of the model's weight memory is in the
-    # Verilog's initial values, lane 0 in the low byte.
-    rows = compile_program(modelfile.load(small_model_file), 4).weight_rows
+    # The weights are in the bitstream: every row of the model's weight memory (rows of the
+    # engine's lanes, 64 behind 4 neuron lanes by default) is in the Verilog's initial
+    # values, lane 0 in the low byte.
+    rows = compile_program(modelfile.load(small_model_file), 4,
+                           engine_lanes=default_engine_lanes(4)).weight_rows
+    assert rows.shape[1] == 64
     initial = {int(index): int(value, 16 if base == "h" else 10) for index, base, value in
-               re.findall(r"\bweights\[(\d+)\] = 32'([hd])([0-9a-fA-F]+);", design)}
+               re.findall(r"\bweights\[(\d+)\] = 512'([hd])([0-9a-fA-F]+);", design)}
     for index, row in enumerate(rows):
         word = sum((int(w) & 0xFF) << (8 * lane) for lane, w in enumerate(row))
         assert initial.get(index) == word, f"weight row {index}"
@@ -105,8 +109,9 @@ def test_timing_places_and_routes_a_small_core_on_an_ecp5(tmp_path, small_model_
     """``qkspike timing`` end to end on the open flow: a post-route Fmax, the critical path
     of the clock (its delay is the clock period the Fmax stands for), JSON and table."""
     out = tmp_path / "timing.json"
-    assert main(["timing", "--model", str(small_model_file), "--lanes", "4", "--part",
-                 "LFE5U-25F", "--speed", "6", "--target-mhz", "50", "--json", str(out),
+    # The 25F has 28 multipliers: an engine as wide as the 4 lanes, not the default 64.
+    assert main(["timing", "--model", str(small_model_file), "--lanes", "4",
+                 "--engine-lanes", "4", "--part", "LFE5U-25F", "--speed", "6", "--target-mhz", "50", "--json", str(out),
                  "--workdir", str(tmp_path / "work")]) == 0
     report = json.loads(out.read_text())
     assert (report["part"], report["speed"], report["target_mhz"]) == ("LFE5U-25F", 6, 50)

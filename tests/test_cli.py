@@ -29,11 +29,22 @@ def test_verilog_writes_the_neuron_array(tmp_path):
 
 def test_verilog_writes_the_core_and_its_parameters(tmp_path, small_model_file):
     assert main(["verilog", "--model", str(small_model_file), "--out", str(tmp_path),
-                 "--lanes", "8"]) == 0
+                 "--lanes", "8", "--engine-lanes", "8"]) == 0
     info = json.loads((tmp_path / "qkspike_core.json").read_text())
     assert info["lanes"] == 8 and [d["name"] for d in info["program"]][-1] == "head"
     assert info["memory_bits"]["weights"] == info["sizes"]["weight_rows"] * 8 * 8
     assert "module qkspike_core" in (tmp_path / "qkspike_core.v").read_text()
+
+
+def test_verilog_writes_a_core_with_a_wider_engine(tmp_path, small_model_file):
+    """--engine-lanes: weights in rows of E, the neurons' rows still of P."""
+    assert main(["verilog", "--model", str(small_model_file), "--out", str(tmp_path),
+                 "--lanes", "4", "--engine-lanes", "16"]) == 0
+    info = json.loads((tmp_path / "qkspike_core.json").read_text())
+    assert (info["lanes"], info["engine_lanes"]) == (4, 16)
+    assert info["memory_bits"]["weights"] == info["sizes"]["weight_rows"] * 8 * 16
+    assert info["memory_bits"]["thresholds"] == (info["sizes"]["neuron_rows"] * 4
+                                                 * info["widths"]["threshold"])
 
 
 def test_eval_reports_bad_files_and_goes_on(tmp_path, capsys):

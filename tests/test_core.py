@@ -17,6 +17,7 @@ from qkspike.pymodel.golden import network
 from qkspike.pymodel.golden.sparse_engine import walk_cycles
 from qkspike.sim import core_job
 from qkspike.pymodel.synthetic import integer_model, random_model
+from qkspike.pymodel.targets import DEFAULT_LANES, default_engine_lanes
 from qkspike.sim import harness
 from tests.conftest import exported_random_model, fsdd_test_clips, random_features, small_config
 
@@ -37,25 +38,29 @@ def check(model, core, features, outcomes):
         assert problem is None, f"utterance {number}: {problem}"
 
 
-def test_core_pysim_matches_golden_with_idle_and_backpressure(small):
-    core = Core(small, lanes=4)
+@pytest.mark.parametrize("engine_lanes", [None, 8])
+def test_core_pysim_matches_golden_with_idle_and_backpressure(small, engine_lanes):
+    core = Core(small, lanes=4, engine_lanes=engine_lanes)
     features = random_features(2, small.config, seed=11)
     outcomes = core_job.run_pysim(core, features, valid="idle_1_in_4", ready="sparse")
     check(small, core, features, outcomes)
     assert any(len(o.trace) for o in outcomes)
 
 
-def test_core_cycles_are_the_sparse_bound_plus_a_fixed_overhead(small):
-    """Per layer and time step: max(1, nnz) * ceil(C_out/P) walk cycles + the fixed overhead
-    (start, engine and post-processing latency, idle check); the head likewise, once."""
-    core = Core(small, lanes=4)
+@pytest.mark.parametrize("lanes, engine_lanes", [(4, None), (4, 8), (2, 8)])
+def test_core_cycles_are_the_sparse_bound_plus_a_fixed_overhead(small, lanes, engine_lanes):
+    """Per layer and time step: max(1, nnz) * ceil(C_out/E) walk cycles (or the slices of
+    P where a chunk has more of them) + the fixed overhead (start, engine and
+    post-processing latency, idle check); the head likewise, once."""
+    core = Core(small, lanes=lanes, engine_lanes=engine_lanes)
     x = random_features(1, small.config, seed=12)[0]
     outcome = core_job.run_pysim(core, [x])[0]
     golden = network.run(small, x)
     for d in core.program.descriptors:
         nnz = golden.events[d.name]
         overhead = core.layer_overhead if d is not core.program.head else core.head_overhead
-        expected = sum(walk_cycles(np.ones(n), d.c_out, core.lanes) + overhead for n in nnz)
+        expected = sum(walk_cycles(np.ones(n), d.c_out, core.engine_lanes, core.lanes)
+                       + overhead for n in nnz)
         assert outcome.stats[f"{d.name}.cycles"] == expected, d.name
     assert outcome.stats["steps"] == small.config.steps
     assert outcome.stats["frames"] == small.config.frames
@@ -120,12 +125,17 @@ def test_core_says_what_does_not_fit(small):
         Core(small, lanes=4, weight_rows=10)
     with pytest.raises(TypeError, match="model must be an IntegerModel, not str"):
         Core("model.npz", lanes=4)
+    with pytest.raises(FitError, match=r"engine lanes \(12\) must be a multiple of the "
+                                       r"post-processing lanes \(8\)"):
+        Core(small, lanes=8, engine_lanes=12)
+    with pytest.raises(ValueError, match=r"engine_lanes must be an integer in 8\.\.256, not 4"):
+        Core(small, lanes=8, engine_lanes=4)
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("lanes", [4, 8])
-def test_core_verilator_small_model_idle_backpressure_and_reset(small, lanes):
-    core = Core(small, lanes=lanes)
+@pytest.mark.parametrize("lanes, engine_lanes", [(4, None), (8, None), (4, 16)])
+def test_core_verilator_small_model_idle_backpressure_and_reset(small, lanes, engine_lanes):
+    core = Core(small, lanes=lanes, engine_lanes=engine_lanes)
     features = random_features(3, small.config, seed=16)
     outcomes, _ = core_job.run_verilator(core, features, valid="idle_1_in_4",
                                          ready="sparse", reset_after_bytes=250)
@@ -146,10 +156,11 @@ def test_core_cocotb_bench_reads_one_bit_ports():
 
 
 @pytest.mark.verilator
-def test_harness_matches_golden_and_the_cocotb_bench(small):
+@pytest.mark.parametrize("lanes, engine_lanes", [(8, None), (4, 16)])
+def test_harness_matches_golden_and_the_cocotb_bench(small, lanes, engine_lanes):
     """The free-running C++ harness records what the cocotb bench records, bit for bit, and
     its decision latency follows the cycle model."""
-    core = Core(small, lanes=8)
+    core = Core(small, lanes=lanes, engine_lanes=engine_lanes)
     features = random_features(3, small.config, seed=20)
     fast, _ = harness.run_clips(harness.core_image(core), features, decision=True)
     check(small, core, features, fast)
@@ -157,7 +168,8 @@ def test_harness_matches_golden_and_the_cocotb_bench(small):
         # The decision run (the last frame held until the core is waiting) waits for the
         # last step's layers and the head, and nothing else.
         golden = network.run(small, x)
-        waited = sum(walk_cycles(np.ones(golden.events[d.name][-1]), d.c_out, core.lanes)
+        waited = sum(walk_cycles(np.ones(golden.events[d.name][-1]), d.c_out,
+                                 core.engine_lanes, core.lanes)
                      + (core.head_overhead if d is core.program.head else core.layer_overhead)
                      for d in core.program.descriptors)
         assert outcome.decision_cycles == waited + core.decision_overhead
@@ -170,7 +182,11 @@ def test_harness_matches_golden_and_the_cocotb_bench(small):
 
 @pytest.mark.verilator
 def test_core_verilator_shipped_model_on_real_speech(shipped_model):
-    core = Core(shipped_model, lanes=16)
+    """The shipped model in the shipped configuration (P = 16 neuron lanes behind a
+    64-lane engine)."""
+    core = Core(shipped_model, lanes=DEFAULT_LANES,
+                engine_lanes=default_engine_lanes(DEFAULT_LANES))
+    assert (core.lanes, core.engine_lanes) == (16, 64)
     clips = fsdd_test_clips()[::300 // CI_SAMPLE_CLIPS]
     data = extract_features(clips, shipped_model.frontend, progress=False)
     outcomes, _ = core_job.run_verilator(core, data.features)

@@ -67,11 +67,12 @@ def test_regression_on_a_local_dask_cluster(regression_case):
 @pytest.mark.slow
 @pytest.mark.verilator
 def test_every_fsdd_test_clip_is_bit_exact_at_every_lane_count(shipped_model):
-    """The full regression (about a minute per lane count on 2 cores): ``pytest -m slow``."""
+    """The full regression (about a minute per lane count on 2 cores): ``pytest -m slow``.
+    Engines as wide as the neuron lanes, and the shipped 64-lane engine behind 16."""
     from qkspike.pymodel.evaluate import extract_features
     data = extract_features(fsdd_test_clips(), shipped_model.frontend, progress=False)
     assert len(data.labels) == 300
-    for lanes in (8, 16, 32):
+    for lanes, engine_lanes in ((8, 8), (16, 16), (32, 32), (16, 64)):
         result = simulate_clips(shipped_model, data.features, data.labels, data.paths,
-                                lanes=lanes, progress=False)
-        assert result["bit_exact"] == 300, (lanes, result["mismatches"][:3])
+                                lanes=lanes, engine_lanes=engine_lanes, progress=False)
+        assert result["bit_exact"] == 300, (lanes, engine_lanes, result["mismatches"][:3])

@@ -59,15 +59,18 @@ def vectors_for(layer, entries, rng, spike_levels=3):
 ENTRIES = 24
 
 
-def make_engine(lanes, weight_rows, bias_rows, layers):
+def make_engine(lanes, weight_rows, bias_rows, layers, out_lanes=None):
     worst = max(contract.accumulator_bits(l["weights"], l["bias"],
                                           255 if l["wide"] else 3) for l in layers)
     return SparseEngine(lanes=lanes, entries=ENTRIES, spike_bits=2, accumulator_bits=worst,
                         bias_bits=13, weight_rows=weight_rows, bias_rows=bias_rows,
-                        max_chunks=max(l["chunks"] for l in layers))
+                        max_chunks=max(l["chunks"] for l in layers), out_lanes=out_lanes)
 
 
-def make_jobs(lanes, layers, seed):
+def make_jobs(lanes, layers, seed, out_lanes=None):
+    """Each layer's vectors with the golden results: chunks of ``out_lanes`` (default
+    ``lanes``), the order the engine sends them in."""
+    out_lanes = out_lanes or lanes
     jobs = []
     rng = np.random.default_rng(seed + 1)
     for layer in layers:
@@ -78,16 +81,17 @@ def make_jobs(lanes, layers, seed):
                 "vector": vector.tolist(),
                 # The engine's `nonzero` input: which inputs below c_in are not 0.
                 "nonzero": sum(1 << i for i, value in enumerate(factors) if value),
-                "expected": chunk_results(factors, layer["weights"], layer["bias"], lanes),
+                "expected": chunk_results(factors, layer["weights"], layer["bias"], out_lanes),
                 "events": int(np.count_nonzero(factors)),
-                "walk_cycles": walk_cycles(factors, layer["c_out"], lanes),
+                "walk_cycles": walk_cycles(factors, layer["c_out"], lanes, out_lanes),
             })
     return jobs
 
 
-def build(lanes, seed=0):
+def build(lanes, seed=0, out_lanes=None):
     layers, weight_rows, bias_rows = make_layers(lanes, seed)
-    return make_engine(lanes, weight_rows, bias_rows, layers), make_jobs(lanes, layers, seed)
+    return (make_engine(lanes, weight_rows, bias_rows, layers, out_lanes),
+            make_jobs(lanes, layers, seed, out_lanes))
 
 
 def run_pysim(engine, jobs, ready="full"):
@@ -122,22 +126,27 @@ def run_pysim(engine, jobs, ready="full"):
     return got, cycles, events
 
 
-@pytest.mark.parametrize("lanes", [4, 8])
-def test_engine_pysim_matches_golden(lanes):
-    engine, jobs = build(lanes)
+@pytest.mark.parametrize("lanes, out_lanes", [(4, 4), (8, 8), (8, 4), (8, 2)])
+def test_engine_pysim_matches_golden(lanes, out_lanes):
+    """Results, chunk order, cycles and events; an engine wider than its output sends each
+    chunk in slices (the last layers' c_out leave slices past it to skip)."""
+    engine, jobs = build(lanes, out_lanes=out_lanes)
     got, cycles, events = run_pysim(engine, jobs)
     for number, (job, chunks) in enumerate(zip(jobs, got)):
-        assert [c["chunk"] for c in chunks] == list(range(job["layer"]["chunks"]))
+        slices = contract.lane_chunks(job["layer"]["c_out"], out_lanes)
+        assert [c["chunk"] for c in chunks] == list(range(slices))
         problem = first_mismatch(f"job {number} (layer {job['layer']})", job["expected"],
                                  [c["acc"] for c in chunks])
         assert problem is None, problem
-    # One cycle per (non-zero input, chunk) pair: the sparse bound, plus start and latency.
+    # One cycle per (non-zero input, chunk) pair, or per slice where a chunk has more slices
+    # than non-zero inputs: plus start and latency.
     assert cycles == [job["walk_cycles"] + 1 + engine.latency for job in jobs]
     assert events == [job["events"] for job in jobs]
 
 
-def test_engine_pysim_with_backpressure_gives_the_same_results():
-    engine, jobs = build(4, seed=7)
+@pytest.mark.parametrize("out_lanes", [4, 2])
+def test_engine_pysim_with_backpressure_gives_the_same_results(out_lanes):
+    engine, jobs = build(4, seed=7, out_lanes=out_lanes)
     got, _, _ = run_pysim(engine, jobs, ready="sparse")
     for job, chunks in zip(jobs, got):
         assert [c["acc"] for c in chunks] == job["expected"]
@@ -169,8 +178,8 @@ def test_engine_rejects_bad_parameters():
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("lanes", [4, 8])
-def test_engine_verilator_matches_golden(lanes):
-    engine, jobs = build(lanes)
+@pytest.mark.parametrize("lanes, out_lanes", [(4, 4), (8, 8), (8, 4)])
+def test_engine_verilator_matches_golden(lanes, out_lanes):
+    engine, jobs = build(lanes, out_lanes=out_lanes)
     result = engine_job.run_verilator(engine, jobs, ready="idle_1_in_4")
     assert result["jobs"] == len(jobs)

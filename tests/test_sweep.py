@@ -7,7 +7,8 @@ import pytest
 
 from qkspike.pymodel import modelfile
 from qkspike.scripts.cli import main
-from qkspike.sim.sweep import Point, format_sweep, grid, pareto_front, plot_sweep
+from qkspike.sim.sweep import (Point, format_sweep, grid, lane_key, pareto_front,
+                               parse_lane_key, plot_sweep)
 
 
 def test_grid_names_every_stride_and_penalty_pair():
@@ -56,6 +57,17 @@ def test_table_and_plot_show_every_point_and_mark_the_front(tmp_path):
     assert (tmp_path / "s.png").stat().st_size > 0
 
 
+def test_an_engine_wider_than_the_lanes_is_its_own_row(tmp_path):
+    """``--lanes 16:64``: 16 neuron lanes behind 64 engine lanes, named so in the table."""
+    result = _result([_row("a", 4, 0.5, 0.99, 6000, lanes="16:64"),
+                      _row("a", 4, 0.5, 0.99, 12000, lanes="16")])
+    table = format_sweep(result).splitlines()
+    assert table[2].startswith("| a | 25 | 0.5 | 16:64 | 99.00 |")
+    plot_sweep(result, tmp_path / "s.png")
+    assert parse_lane_key("16:64") == (16, 64) and parse_lane_key(16) == (16, 16)
+    assert lane_key(16, 16) == "16" and lane_key(16, 64) == "16:64"
+
+
 @pytest.mark.parametrize("argv, message", [
     ([], "nothing to sweep"),
     (["--stride", "3"], "--stride 3 does not divide the 100 frames"),
@@ -63,6 +75,8 @@ def test_table_and_plot_show_every_point_and_mark_the_front(tmp_path):
     (["--rate-penalty", "x"], "--rate-penalty: not a comma-separated list of numbers"),
     (["--rate-penalty", "-1"], "--rate-penalty must be 0 or more"),
     (["--stride", "2", "--lanes", "0"], "--lanes must be at least 1"),
+    (["--stride", "2", "--lanes", "16:24"], "--lanes 16:24: the engine lanes must be a multiple"),
+    (["--stride", "2", "--lanes", "16:x"], "--lanes: not a comma-separated list of P or P:E"),
     (["--stride", "2", "--float-epochs", "0", "--qat-epochs", "0"], "train for at least one"),
 ])
 def test_sweep_rejects_bad_arguments_in_one_line(tmp_path, capsys, argv, message):

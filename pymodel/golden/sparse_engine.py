@@ -2,7 +2,9 @@
 
 Per chunk of ``P`` outputs the engine visits the non-zero inputs in ascending order; the
 accumulators (exact, :func:`pymodel.golden.contract.sparse_accumulate`) start from the
-bias. Lanes past ``C_out`` in the last chunk hold 0 (zero weights, zero bias).
+bias. Lanes past ``C_out`` in the last chunk hold 0 (zero weights, zero bias). An engine
+wider than its output sends each chunk in slices of ``out_lanes``: the results are then the
+chunks of ``out_lanes`` (:func:`chunk_results` at that width), in the same order.
 """
 
 from __future__ import annotations
@@ -25,8 +27,17 @@ def chunk_results(factors, weights, bias, lanes: int) -> list[list[int]]:
     return contract.split_into_lanes(acc, lanes).tolist()
 
 
-def walk_cycles(factors, c_out: int, lanes: int) -> int:
-    """Walk cycles of one layer: ``max(1, nnz)`` per chunk (an empty chunk still loads its
-    bias), which is the sparse bound ``nnz * ceil(C_out / P)`` whenever ``nnz > 0``."""
-    nnz = int(np.count_nonzero(factors))
-    return max(1, nnz) * contract.lane_chunks(c_out, lanes)
+def walk_cycles(factors, c_out: int, lanes: int, out_lanes: int | None = None) -> int:
+    """Cycles of one layer's walk and output, ``start`` and the pipeline latency aside.
+
+    Each chunk of ``lanes`` outputs walks ``w = max(1, nnz)`` cycles (an empty chunk still
+    loads its bias) and leaves in slices of ``out_lanes`` (default ``lanes``), one a cycle,
+    skipping slices past ``C_out``: chunk ``g + 1`` reaches the output register
+    ``max(w, slices(g))`` cycles after chunk ``g``, and the last chunk's slices follow it.
+    With one slice per chunk this is ``w * ceil(C_out / P)``, the sparse bound whenever
+    ``nnz > 0``."""
+    out_lanes = lanes if out_lanes is None else out_lanes
+    walk = max(1, int(np.count_nonzero(factors)))
+    slices = [min(lanes, c_out - start) for start in range(0, c_out, lanes)]
+    slices = [contract.lane_chunks(n, out_lanes) for n in slices]
+    return walk + sum(max(walk, n) for n in slices[:-1]) + slices[-1] - 1
