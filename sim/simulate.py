@@ -27,15 +27,17 @@ from .parallel import dask_client, default_jobs, run_tasks
 __all__ = ["simulate_clips", "simulate_batch", "CLOCK_MHZ", "clock_note"]
 
 #: The clock of the latency figures: the boards' 100 MHz oscillators. Open place-and-route
-#: meets it on the ECP5 (LFE5UM5G-85F, speed 8: docs/DESIGN.md, section 7); on the Artix-7
-#: it is an estimate until Vivado's report confirms it, and every latency printed says so.
+#: of the shipped core (P = 16, E = 64) on the ECP5 (LFE5UM5G-85F, speed 8) last reached
+#: 99.6 MHz, 0.4 % short (docs/DESIGN.md, section 7); on the Artix-7 it is an estimate until
+#: Vivado's report confirms it, and every latency printed says so.
 CLOCK_MHZ = 100.0
 
 
 def clock_note(cycles: float) -> str:
     """``cycles`` as time at :data:`CLOCK_MHZ`, saying where that clock is shown."""
-    return (f"{cycles / CLOCK_MHZ:.0f} us at {CLOCK_MHZ:.0f} MHz, met post-route on the "
-            f"ECP5-85F speed 8; an estimate on the Artix-7 until Vivado confirms it")
+    return (f"{cycles / CLOCK_MHZ:.0f} us at {CLOCK_MHZ:.0f} MHz; the shipped core reached "
+            f"99.6 MHz post-route on the ECP5-85F speed 8; an estimate on the Artix-7 until "
+            f"Vivado confirms it")
 
 
 def simulate_batch(model: IntegerModel, image: CoreImage, program: Program,
