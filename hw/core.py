@@ -23,7 +23,7 @@ from .qk_attention import QKAttention
 from .sequencer import Sequencer
 from .sparse_engine import SparseEngine
 
-__all__ = ["Core", "feature_layout", "STAT_NAMES", "stat_names", "lanes_text"]
+__all__ = ["Core", "feature_layout", "STAT_NAMES", "stat_names"]
 
 #: Counters before the per-layer ones, in ``stat_select`` order.
 STAT_NAMES = ("cycles", "compute_cycles", "frames", "steps")
@@ -35,14 +35,6 @@ def stat_names(program: Program) -> list[str]:
     for d in program.descriptors:
         names += [f"{d.name}.events", f"{d.name}.cycles"]
     return names
-
-
-def lanes_text(core: "Core") -> str:
-    """The core's lanes as the reports print them: ``P=16``, or ``P=16, E=64`` with a wider
-    engine."""
-    if core.engine_lanes == core.lanes:
-        return f"P={core.lanes}"
-    return f"P={core.lanes}, E={core.engine_lanes}"
 
 
 def feature_layout() -> data.StructLayout:

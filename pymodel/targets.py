@@ -16,7 +16,7 @@ from typing import Optional
 
 __all__ = ["Part", "Board", "PARTS", "BOARDS", "DEFAULT_PART", "BRAM36_BITS", "largest_part",
            "board_platform", "memory_bits", "DEFAULT_LANES", "DEFAULT_ENGINE_LANES",
-           "default_engine_lanes"]
+           "default_engine_lanes", "lanes_text"]
 
 #: Bits of one Xilinx 7-series RAMB36E1 (36 kbit, parity bits included).
 BRAM36_BITS = 36 * 1024
@@ -58,6 +58,14 @@ def default_engine_lanes(lanes: int) -> int:
     """The engine lanes a core with ``lanes`` neuron lanes gets unless told: the largest
     multiple of ``lanes`` up to :data:`DEFAULT_ENGINE_LANES` (``lanes`` itself past it)."""
     return max(1, DEFAULT_ENGINE_LANES // lanes) * lanes
+
+
+def lanes_text(lanes: int, engine_lanes: Optional[int] = None) -> str:
+    """A core's lanes as reports print them: ``P=16``, or ``P=16, E=64`` with a wider
+    engine."""
+    if engine_lanes in (None, lanes):
+        return f"P={lanes}"
+    return f"P={lanes}, E={engine_lanes}"
 
 
 @dataclass(frozen=True)

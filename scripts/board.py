@@ -89,7 +89,7 @@ def run(args) -> int:
                                            f"{platform.speed}",
             "toolchain": board.toolchain,
             "model": str(model.path), "lanes": args.lanes,
-            "engine_lanes": args.engine_lanes or args.lanes, "baud": args.baud,
+            "engine_lanes": args.engine_lanes, "baud": args.baud,
             "seed": args.seed,
             "clock_hz": platform.default_clk_frequency, "files": files,
             "build_script": f"build_{NAME}.sh", "bitstream": f"{NAME}.bit"}

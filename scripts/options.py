@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qkspike.pymodel.targets import DEFAULT_ENGINE_LANES, DEFAULT_LANES, default_engine_lanes
+from qkspike.pymodel.targets import (DEFAULT_ENGINE_LANES, DEFAULT_LANES, default_engine_lanes,
+                                     lanes_text)
 
 from .cli import UsageError
 
@@ -55,10 +56,8 @@ def check_lanes(args) -> None:
 
 
 def lanes_label(args) -> str:
-    """``P=16``, or ``P=16, E=64`` with a wider engine: how reports name the lanes."""
-    if args.engine_lanes in (None, args.lanes):
-        return f"P={args.lanes}"
-    return f"P={args.lanes}, E={args.engine_lanes}"
+    """:func:`pymodel.targets.lanes_text` of ``--lanes`` and ``--engine-lanes``."""
+    return lanes_text(args.lanes, args.engine_lanes)
 
 
 def add_augment(parser) -> None:

@@ -151,7 +151,7 @@ def run(args) -> int:
         report["timing_met_estimate"] = (report["timing_estimate"]["critical_ns"]
                                          <= 1000 / args.target_mhz)
         text = format_estimate(report, lanes_label(args))
-    report.update({"lanes": args.lanes, "engine_lanes": args.engine_lanes or args.lanes,
+    report.update({"lanes": args.lanes, "engine_lanes": args.engine_lanes,
                    "model": str(model.path),
                    "model_sha256": file_sha256(model.path),
                    "top": "LinkTop (core, UART link, LEDs)"})

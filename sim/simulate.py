@@ -15,10 +15,11 @@ from typing import Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from qkspike.hw.core import Core, lanes_text
+from qkspike.hw.core import Core
 from qkspike.hw.program import Program
 from qkspike.pymodel.golden import network
 from qkspike.pymodel.modelfile import IntegerModel
+from qkspike.pymodel.targets import lanes_text
 
 from . import core_job
 from .harness import CoreImage, build_harness, core_image, run_clips
@@ -96,7 +97,7 @@ def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[i
                   np.asarray(features[start:start + batch]))
                  for start in range(0, len(features), batch)]
         records, sim_seconds = [None] * len(features), 0.0
-        bar = tqdm(total=len(features), desc=f"RTL simulation ({lanes_text(core)}, "
+        bar = tqdm(total=len(features), desc=f"RTL simulation ({lanes_text(lanes, core.engine_lanes)}, "
                                              f"{'Dask' if scheduler else f'{jobs} jobs'})",
                    unit="clip", disable=not progress)
         sim_started = time.monotonic()
