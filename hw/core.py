@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from amaranth import Module, Signal, signed, unsigned
+from amaranth import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from qkspike.pymodel.golden import contract
 from qkspike.pymodel.modelfile import IntegerModel
+from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES
 
 from .checks import check_int, reject
 from .descriptor import project
@@ -23,7 +24,7 @@ from .qk_attention import QKAttention
 from .sequencer import Sequencer
 from .sparse_engine import SparseEngine
 
-__all__ = ["Core", "feature_layout", "STAT_NAMES", "stat_names"]
+__all__ = ["Core", "feature_layout", "frame_beats", "STAT_NAMES", "stat_names"]
 
 #: Counters before the per-layer ones, in ``stat_select`` order.
 STAT_NAMES = ("cycles", "compute_cycles", "frames", "steps")
@@ -37,19 +38,29 @@ def stat_names(program: Program) -> list[str]:
     return names
 
 
-def feature_layout() -> data.StructLayout:
-    return data.StructLayout({"data": unsigned(contract.FEATURE_BITS), "last": 1})
+def feature_layout(port_bytes: int = DEFAULT_FEATURE_PORT_BYTES) -> data.StructLayout:
+    """One beat of the feature stream: ``port_bytes`` features (``data[0]`` the lowest mel
+    of the beat) and ``last``, set on the utterance's final beat."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(unsigned(contract.FEATURE_BITS), port_bytes), "last": 1})
+
+
+def frame_beats(n_mels: int, port_bytes: int) -> int:
+    """Beats per frame: ``ceil(n_mels / port_bytes)``; the last beat's bytes past ``n_mels``
+    are padding, which the core ignores."""
+    return -(-n_mels // port_bytes)
 
 
 class Core(wiring.Component):
     """The accelerator core: feature bytes in, logits out, cycle counters readable after.
 
-    Per frame it takes ``n_mels`` feature bytes (``last`` set on the utterance's final
-    byte); every ``stride`` frames it runs the step program on the sparse engine (encoder,
-    then per block Q/K, attention-gated output projection, MLP); after the last frame, the
-    head. The next frame's bytes stream in while a step runs. When the logits have left,
-    ``done`` pulses, the counters hold their values until the next utterance starts, and
-    the neuron states, counts and window are already reset for it.
+    Per frame it takes ``n_mels`` feature bytes, ``feature_port_bytes`` a beat (``last``
+    set on the utterance's final beat); every ``stride`` frames it runs the step program on
+    the sparse engine (encoder, then per block Q/K, attention-gated output projection,
+    MLP); after the last frame, the head. The next frame's beats stream in while a step
+    runs. When the logits have left, ``done`` pulses, the counters hold their values until
+    the next utterance starts, and the neuron states, counts and window are already reset
+    for it.
 
     Parameters
     ----------
@@ -63,14 +74,20 @@ class Core(wiring.Component):
         ``P``, one a cycle: a multiply-accumulate lane (one DSP) costs far less logic than a
         neuron lane, so a wide engine behind narrow neurons cuts the walk's cycles for
         little area.
+    feature_port_bytes : int
+        Feature bytes per beat of ``i`` (default
+        :data:`pymodel.targets.DEFAULT_FEATURE_PORT_BYTES`): a frame is
+        :func:`frame_beats` beats, one a cycle, so the input of an utterance takes
+        ``frames * ceil(n_mels / feature_port_bytes)`` cycles at full speed.
     weight_rows, neuron_rows : int, optional
         Memory depths (default: exactly what the model needs). A model that does not fit
         raises :class:`hw.program.FitError` naming what is short.
 
     Members
     -------
-    i : In(stream.Signature(feature_layout))
-        Feature bytes, frame after frame.
+    i : In(stream.Signature(feature_layout(feature_port_bytes)))
+        Feature beats, frame after frame; a frame's beats follow each other with no idle
+        cycle between frames while the window is free.
     o : Out(stream.Signature(logit_layout))
         ``classes`` logits per utterance, class 0 first, ``last`` on the final one.
     predicted : Out(unsigned)
@@ -85,7 +102,7 @@ class Core(wiring.Component):
         (:mod:`sim.harness`): with frames arriving in real time the core is waiting
         whenever the utterance's last frame arrives.
     stat_select : In(unsigned), stat_value : Out(32)
-        Counters, by index (:func:`stat_names`): total cycles (first byte accepted to
+        Counters, by index (:func:`stat_names`): total cycles (first beat accepted to
         ``done``), compute cycles (layers and head running), frames, time steps, then per
         layer its events (non-zero inputs walked) and cycles.
     trace_valid, trace_layer, trace_step, trace_chunk, trace_spikes, trace_residual : Out
@@ -102,10 +119,12 @@ class Core(wiring.Component):
 
     def __init__(self, model: IntegerModel, *, lanes: int,
                  weight_rows: Optional[int] = None, neuron_rows: Optional[int] = None,
-                 engine_lanes: Optional[int] = None):
+                 engine_lanes: Optional[int] = None,
+                 feature_port_bytes: int = DEFAULT_FEATURE_PORT_BYTES):
         if not isinstance(model, IntegerModel):
             reject(self, TypeError(f"model must be an IntegerModel, not {type(model).__name__}"))
         check_int(self, "lanes", lanes, 1, 256)
+        check_int(self, "feature_port_bytes", feature_port_bytes, 1, 64)
         engine_lanes = lanes if engine_lanes is None else engine_lanes
         check_int(self, "engine_lanes", engine_lanes, lanes, 256)
         try:
@@ -116,13 +135,15 @@ class Core(wiring.Component):
         self.model = model
         self.lanes = lanes
         self.engine_lanes = engine_lanes
+        self.feature_port_bytes = feature_port_bytes
         program = self.program
+        self.frame_beats = frame_beats(program.sizes["n_mels"], feature_port_bytes)
         w, s = program.widths, program.sizes
         self.classes = s["classes"]
         self.stats = stat_names(program)
         self.logit_shape = logit_layout(w["accumulator"], self.classes)
         super().__init__({
-            "i": In(stream.Signature(feature_layout())),
+            "i": In(stream.Signature(feature_layout(feature_port_bytes))),
             "o": Out(stream.Signature(self.logit_shape)),
             "predicted": Out(self.logit_shape["index"].shape),
             "done": Out(1),
@@ -149,7 +170,7 @@ class Core(wiring.Component):
     def decision_overhead(self) -> int:
         """Decision latency beyond the layer cycles it waits for (the last time step's
         layers, when the last frame completes a stride, and the head): the edge that takes
-        the last byte (1), the frame entering the window (1), the sequencer's ``Wait`` seeing
+        the last beat (1), the frame entering the window (1), the sequencer's ``Wait`` seeing
         the work (1), ``Send`` (1), the logits' output latency and one cycle per class, and
         ``Done`` (1). Checked against the harness in ``tests/test_core.py``."""
         return 5 + LogitsOutput.latency + len(self.model.config.classes)
@@ -188,30 +209,45 @@ class Core(wiring.Component):
         # Beside every buffer the engine reads, a register of "this entry is not 0" flags,
         # written with the data: the engine's walk finds its first input at `start` from
         # these, without an 8-bit compare (or an adder) in front of its priority encoder.
-        staging_nonzero = Signal(mels)
+        # The window's are computed as a frame moves in, from the staging registers: the
+        # input stream (on a board, straight from the link's block RAM) feeds flip-flops
+        # only, with no compare behind the RAM's slow clock-to-output.
         window_nonzero = Signal(data.ArrayLayout(mels, kernel))
-        filled = Signal(range(mels + 1))
+        port_bytes, beats = self.feature_port_bytes, self.frame_beats
+        beat = Signal(range(max(2, beats)))     # the next beat's place in its frame
         full, last = Signal(), Signal()
-        closed = Signal()   # the utterance's last byte is in: the next waits for `done`
-        m.d.comb += self.i.ready.eq(~full & ~closed)
+        closed = Signal()   # the utterance's last beat is in: the next waits for `done`
+        moving = seq.frame_valid & seq.frame_ready      # the staged frame enters the window
+        # The staging frame is free again in the cycle its frame moves into the window, so
+        # the next frame's first beat enters then: frames follow each other without an idle
+        # cycle (frame_ready is a decode of the sequencer's registers, not of the input).
+        m.d.comb += self.i.ready.eq((~full | seq.frame_ready) & ~closed)
         accept = self.i.valid & self.i.ready
         with m.If(accept & self.i.payload.last):
             m.d.sync += closed.eq(1)
         with m.Elif(seq.done):
             m.d.sync += closed.eq(0)
-        with m.If(accept):
-            m.d.sync += [staging[filled].eq(self.i.payload.data), filled.eq(filled + 1),
-                         staging_nonzero.bit_select(filled, 1).eq(self.i.payload.data != 0)]
-            # A `last` before the frame is full ends it: the missing bytes stay 0.
-            with m.If((filled == mels - 1) | self.i.payload.last):
-                m.d.sync += [full.eq(1), last.eq(self.i.payload.last)]
         m.d.comb += [seq.frame_valid.eq(full), seq.frame_last.eq(last),
-                     self.waiting.eq(seq.waiting & ~full & (filled == 0))]
-        with m.If(seq.frame_valid & seq.frame_ready):
-            m.d.sync += [window[0].eq(staging), staging.eq(0), filled.eq(0), full.eq(0),
-                         window_nonzero[0].eq(staging_nonzero), staging_nonzero.eq(0)]
+                     self.waiting.eq(seq.waiting & ~full & (beat == 0))]
+        with m.If(moving):
+            m.d.sync += [window[0].eq(staging), staging.eq(0), full.eq(0),
+                         window_nonzero[0].eq(Cat(staging[f] != 0 for f in range(mels)))]
             m.d.sync += [window[j].eq(window[j - 1]) for j in range(1, kernel)]
             m.d.sync += [window_nonzero[j].eq(window_nonzero[j - 1]) for j in range(1, kernel)]
+        # After the move above, so a beat taken in the same cycle lands in the fresh frame.
+        with m.If(accept):
+            with m.Switch(beat):
+                for number in range(beats):
+                    with m.Case(number):
+                        for byte in range(port_bytes):
+                            mel = number * port_bytes + byte
+                            if mel < mels:      # the last beat's padding is ignored
+                                m.d.sync += staging[mel].eq(self.i.payload.data[byte])
+            # A `last` before the frame is full ends it: the missing bytes stay 0.
+            with m.If((beat == beats - 1) | self.i.payload.last):
+                m.d.sync += [full.eq(1), last.eq(self.i.payload.last), beat.eq(0)]
+            with m.Else():
+                m.d.sync += beat.eq(beat + 1)
         with m.If(seq.clear):
             m.d.sync += [window.eq(0), window_nonzero.eq(0)]
 
@@ -275,7 +311,7 @@ class Core(wiring.Component):
 
         # --- counters -------------------------------------------------------------------
         running = Signal()
-        starting = accept & ~running          # the first byte of an utterance
+        starting = accept & ~running          # the first beat of an utterance
         m.d.comb += self.busy.eq(running)
         with m.If(starting):
             m.d.sync += running.eq(1)
@@ -285,7 +321,7 @@ class Core(wiring.Component):
                     for name in self.stats}
 
         def count(name, condition, amount=1):
-            """Zero at an utterance's first byte, then add ``amount`` whenever ``condition``."""
+            """Zero at an utterance's first beat, then add ``amount`` whenever ``condition``."""
             with m.If(starting):
                 m.d.sync += counters[name].eq(0)
             with m.Elif(condition):

@@ -31,7 +31,8 @@ class LinkController(wiring.Component):
     """Parses request frames from the UART, runs the core, and answers with reply frames.
 
     A LOAD's payload goes into a feature buffer (one utterance, ``frames * mels`` bytes) as
-    it arrives; only a frame whose CRC checks and whose length is right marks the buffer
+    it arrives, laid out as the core's input beats (one row per beat, a frame's last row
+    padded); only a frame whose CRC checks and whose length is right marks the buffer
     loaded, so RUN never sees a corrupted utterance. RUN streams the buffer into the core,
     collects the logits and the cycle counters, and answers RESULT. A frame that stops
     arriving for ``timeout`` cycles is answered with ERROR TIMEOUT; after any error the
@@ -48,7 +49,7 @@ class LinkController(wiring.Component):
     -------
     rx : In(stream.Signature(8, always_ready=True)), tx : Out(stream.Signature(8))
         Bytes from and to the UART.
-    feature : Out(stream.Signature(feature_layout)),
+    feature : Out(stream.Signature(feature_layout(core.feature_port_bytes))),
     logit : In(stream.Signature(logit_layout, always_ready=True))
         To and from the core.
     core_done : In(1), core_predicted : In, stat_select : Out, stat_value : In(32)
@@ -63,6 +64,9 @@ class LinkController(wiring.Component):
         self.core_info = core
         self.timeout = timeout
         self.capacity = core.program.sizes["frames"] * core.program.sizes["n_mels"]
+        self.mels = core.program.sizes["n_mels"]
+        self.port_bytes = core.feature_port_bytes
+        self.beats = core.program.sizes["frames"] * core.frame_beats
         self.classes = core.classes
         self.stat_count = len(core.stats)
         self.result_bytes = 1 + 4 * self.classes + 8
@@ -72,7 +76,7 @@ class LinkController(wiring.Component):
         super().__init__({
             "rx": In(stream.Signature(8, always_ready=True)),
             "tx": Out(stream.Signature(8)),
-            "feature": Out(stream.Signature(feature_layout())),
+            "feature": Out(stream.Signature(feature_layout(core.feature_port_bytes))),
             "logit": In(stream.Signature(core.logit_shape, always_ready=True)),
             "core_done": In(1),
             "core_predicted": In(core.logit_shape["index"].shape),
@@ -83,8 +87,9 @@ class LinkController(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        capacity = self.capacity
-        m.submodules.buffer = buffer = memory.Memory(shape=8, depth=capacity, init=[])
+        # One row per input beat, one write enable per byte: RUN then streams a beat a cycle.
+        m.submodules.buffer = buffer = memory.Memory(shape=8 * self.port_bytes,
+                                                     depth=self.beats, init=[])
         m.submodules.rx_crc = rx_crc = Processor(CRC)
         m.submodules.tx_crc = tx_crc = Processor(CRC)
         # What the receiver and the transmitter share: the reply being prepared, the result
@@ -95,7 +100,7 @@ class LinkController(wiring.Component):
             tx_idle=Signal(),   # the transmitter has nothing left to send
             logits=Signal(data.ArrayLayout(signed(32), self.classes)),
             predicted=Signal(8), cycles=Signal(32), compute=Signal(32), has_result=Signal())
-        self._receive(m, shared, buffer.write_port(), buffer.read_port(), rx_crc)
+        self._receive(m, shared, buffer.write_port(granularity=8), buffer.read_port(), rx_crc)
         self._keep_logits(m, shared)
         self._transmit(m, shared, tx_crc)
         return m
@@ -130,7 +135,12 @@ class LinkController(wiring.Component):
         byte = self.rx.payload
         got = self.rx.valid
         m.d.comb += [rx_crc.data.eq(byte)]
-        run_position = Signal(range(capacity + 1))
+        beats, port_bytes = self.beats, self.port_bytes
+        run_position = Signal(range(beats + 1))
+        # Where a LOAD's next byte goes: row (beat), byte within the beat, mel within the frame.
+        load_row = Signal(range(beats + 1))
+        load_byte = Signal(range(max(2, port_bytes)))
+        load_mel = Signal(range(max(2, self.mels)))
         stat_read = Signal(2)
 
         with m.If(got):
@@ -165,7 +175,8 @@ class LinkController(wiring.Component):
                 truncated()
                 with m.If(got):
                     m.d.comb += rx_crc.valid.eq(1)
-                    m.d.sync += [length[8:].eq(byte), received.eq(0)]
+                    m.d.sync += [length[8:].eq(byte), received.eq(0), load_row.eq(0),
+                                 load_byte.eq(0), load_mel.eq(0)]
                     with m.If(Cat(length[:8], byte) == 0):
                         m.next = "Checksum"
                     with m.Else():
@@ -178,8 +189,18 @@ class LinkController(wiring.Component):
                 with m.If(got):
                     m.d.comb += rx_crc.valid.eq(1)
                     with m.If((command == Command.LOAD) & (received < capacity)):
-                        m.d.comb += [buffer_wr.addr.eq(received), buffer_wr.data.eq(byte),
-                                     buffer_wr.en.eq(1)]
+                        m.d.comb += [buffer_wr.addr.eq(load_row),
+                                     buffer_wr.data.eq(Cat(*[byte] * port_bytes)),
+                                     buffer_wr.en.eq(1 << load_byte)]
+                        # A frame's last byte ends its beat (the rest of that row is padding).
+                        with m.If(load_mel == self.mels - 1):
+                            m.d.sync += [load_mel.eq(0), load_byte.eq(0),
+                                         load_row.eq(load_row + 1)]
+                        with m.Elif(load_byte == port_bytes - 1):
+                            m.d.sync += [load_mel.eq(load_mel + 1), load_byte.eq(0),
+                                         load_row.eq(load_row + 1)]
+                        with m.Else():
+                            m.d.sync += [load_mel.eq(load_mel + 1), load_byte.eq(load_byte + 1)]
                     m.d.sync += received.eq(received + 1)
                     with m.If(received + 1 == length):
                         m.next = "Checksum"
@@ -200,14 +221,14 @@ class LinkController(wiring.Component):
                 # Stream the buffer into the core; collect its logits (below).
                 m.d.comb += [buffer_rd.addr.eq(Mux(self.feature.valid & self.feature.ready,
                                                    run_position + 1, run_position))]
-                with m.If(run_position == capacity):
+                with m.If(run_position == beats):
                     with m.If(self.core_done):
                         m.d.sync += [predicted.eq(self.core_predicted), stat_read.eq(0)]
                         m.next = "Counters"
                 with m.Else():
                     m.d.comb += [self.feature.valid.eq(1),
-                                 self.feature.payload.data.eq(buffer_rd.data),
-                                 self.feature.payload.last.eq(run_position == capacity - 1)]
+                                 self.feature.payload.data.as_value().eq(buffer_rd.data),
+                                 self.feature.payload.last.eq(run_position == beats - 1)]
                     with m.If(self.feature.ready):
                         m.d.sync += run_position.eq(run_position + 1)
             with m.State("Counters"):

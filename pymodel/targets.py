@@ -16,7 +16,7 @@ from typing import Optional
 
 __all__ = ["Part", "Board", "PARTS", "BOARDS", "DEFAULT_PART", "BRAM36_BITS", "largest_part",
            "board_platform", "memory_bits", "DEFAULT_LANES", "DEFAULT_ENGINE_LANES",
-           "default_engine_lanes", "lanes_text"]
+           "default_engine_lanes", "lanes_text", "DEFAULT_FEATURE_PORT_BYTES"]
 
 #: Bits of one Xilinx 7-series RAMB36E1 (36 kbit, parity bits included).
 BRAM36_BITS = 36 * 1024
@@ -52,6 +52,11 @@ DEFAULT_PART = "xc7a35t"
 #: DSPs (docs/DESIGN.md section 7); E = 128 would need more DSPs than the part has.
 DEFAULT_LANES = 16
 DEFAULT_ENGINE_LANES = 64
+
+#: Feature bytes the core takes per cycle. At one byte a cycle the input alone costs
+#: ``frames * n_mels`` cycles (4,000 for the shipped model's 100 frames of 40 mels), more
+#: than the whole compute of an utterance; four bytes (a 33-bit stream) cut it to 1,000.
+DEFAULT_FEATURE_PORT_BYTES = 4
 
 
 def default_engine_lanes(lanes: int) -> int:

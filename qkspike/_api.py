@@ -55,21 +55,27 @@ def _engine_lanes(lanes: int, engine_lanes: Optional[int]) -> int:
 
 def simulate(model, clips: Sequence, *, lanes: int = 16, labels: Optional[Sequence[int]] = None,
              jobs: Optional[int] = None, progress: bool = False,
-             engine_lanes: Optional[int] = None) -> dict:
+             engine_lanes: Optional[int] = None, feature_port_bytes: Optional[int] = None
+             ) -> dict:
     """The RTL under Verilator on each clip's features, checked bit for bit against the
     golden model: ``bit_exact``, ``cycles_mean``/``cycles_max``, ``per_clip``, ... (the
     first call builds the Verilator model, about a minute, cached per user).
     ``engine_lanes``: the sparse engine's lanes, a multiple of ``lanes`` (default: the
-    shipped configuration's, :func:`qkspike.pymodel.targets.default_engine_lanes`)."""
+    shipped configuration's, :func:`qkspike.pymodel.targets.default_engine_lanes`);
+    ``feature_port_bytes``: feature bytes the core takes a cycle (default:
+    :data:`qkspike.pymodel.targets.DEFAULT_FEATURE_PORT_BYTES`)."""
     import numpy as np
 
+    from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES
     from qkspike.sim.simulate import simulate_clips
     stacked = np.stack([np.asarray(x, dtype=np.uint8) for x in clips])
     if labels is None:
         labels = [run_golden(model, x).predicted for x in stacked]
     return simulate_clips(model, stacked, list(labels), [f"clip {i}" for i in range(len(stacked))],
                           lanes=lanes, jobs=jobs, progress=progress,
-                          engine_lanes=_engine_lanes(lanes, engine_lanes))
+                          engine_lanes=_engine_lanes(lanes, engine_lanes),
+                          feature_port_bytes=(DEFAULT_FEATURE_PORT_BYTES if feature_port_bytes is None
+                                              else feature_port_bytes))
 
 
 def write_verilog(out: str | Path, model=None, *, lanes: int = 16,

@@ -26,7 +26,6 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     require_torch("cross-validation (it trains)")
     from qkspike.pymodel.crossval import cross_validate, format_crossval
-    from qkspike.pymodel.frontend import FrontendConfig
     from qkspike.sim.parallel import SchedulerError, dask_client
 
     from .clips import open_data
@@ -41,10 +40,10 @@ def run(args) -> int:
         speakers = speaker_names(args.speakers)
         dataset.hold_out(speakers)          # names every unknown speaker, before any training
     print(f"data: {location.describe()}, speakers {', '.join(dataset.speakers)}")
-    config, model_config = training_configs(args, dataset.classes)
+    config, model_config, frontend = training_configs(args, dataset.classes)
     try:
         with dask_client(args.scheduler) as client:
-            summary = cross_validate(dataset, model_config, FrontendConfig(),
+            summary = cross_validate(dataset, model_config, frontend,
                                      config, args.out, speakers=speakers,
                                      progress=not args.no_progress, teacher_folder=args.teacher,
                                      jobs=args.jobs or 1, client=client)

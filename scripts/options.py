@@ -17,6 +17,7 @@ from .cli import UsageError
 __all__ = ["add_model", "add_lanes", "check_lanes", "add_progress", "add_augment", "add_training",
            "add_parallel", "add_training_run", "add_distillation", "distillation_settings",
            "check_training", "check_training_run", "check_shape", "head_leak_shifts",
+           "training_frontend",
            "train_config", "training_configs", "check_at_least_one",
            "check_json_path", "write_json", "make_out_folder", "require_torch", "DEFAULT_LANES",
            "lanes_label"]
@@ -90,13 +91,21 @@ def add_training(parser) -> None:
     """:func:`add_training_run`, plus what to train (``train``, ``crossval``): the time
     steps (encoder stride and kernel), the firing-rate penalty, per-head leak shifts and
     distillation."""
+    from qkspike.pymodel.frontend import FrontendConfig
     from qkspike.pymodel.model_config import ModelConfig, TrainConfig
 
     add_training_run(parser)
+    parser.add_argument("--hop", type=int, default=FrontendConfig.hop, metavar="H",
+                        help=f"samples between feature frames at "
+                             f"{FrontendConfig.sample_rate} Hz: {FrontendConfig.hop} gives "
+                             f"{FrontendConfig().frames} frames a second, 160 gives 50 (half "
+                             f"the input, and at one stride half the time steps); it must "
+                             f"tile the second (default: %(default)s)")
     parser.add_argument("--stride", type=int, default=ModelConfig.stride, metavar="S",
                         help=f"frames per time step (the encoder's stride): "
-                             f"{ModelConfig.frames} frames make {ModelConfig.frames} / S time "
-                             f"steps; fewer steps, fewer cycles (default: %(default)s)")
+                             f"{ModelConfig.frames} frames (at the default hop) make "
+                             f"{ModelConfig.frames} / S time steps; fewer steps, fewer cycles "
+                             f"(default: %(default)s)")
     parser.add_argument("--kernel", type=int, default=None, metavar="K",
                         help="frames the encoder sees per step, at least S (default: S, "
                              "frame stacking, as the shipped model; the earlier 50-step "
@@ -170,13 +179,28 @@ def check_training_run(args) -> None:
         raise UsageError("train for at least one epoch")
 
 
-def check_shape(stride: int, kernel: int | None, rate_penalty: float) -> int:
-    """``UsageError`` unless the stride divides an utterance's frames, the kernel (default
-    ``stride``) covers the stride and the penalty is not negative; return the kernel."""
+def training_frontend(hop: int):
+    """The front end of a model trained with ``--hop``: the shipped one's, frames ``hop``
+    samples apart; ``UsageError`` unless the frames tile the window evenly."""
+    from qkspike.pymodel.frontend import FrontendConfig
+
+    base = FrontendConfig()
+    check_at_least_one(("--hop", hop))
+    if hop > base.n_fft or (base.n_fft - hop) % 2 or (base.window_samples - hop) % hop:
+        raise UsageError(f"--hop must be an even divisor of the {base.window_samples}-sample "
+                         f"window, at most the {base.n_fft}-sample FFT, not {hop}")
+    return FrontendConfig(hop=hop)
+
+
+def check_shape(stride: int, kernel: int | None, rate_penalty: float,
+                frames: int | None = None) -> int:
+    """``UsageError`` unless the stride divides an utterance's ``frames`` (default: the
+    shipped front end's), the kernel (default ``stride``) covers the stride and the
+    penalty is not negative; return the kernel."""
     from qkspike.pymodel.model_config import ModelConfig
 
     check_at_least_one(("--stride", stride), ("--kernel", kernel))
-    frames = ModelConfig.frames
+    frames = ModelConfig.frames if frames is None else frames
     if frames % stride:
         raise UsageError(f"--stride {stride} does not divide the {frames} frames of an "
                          f"utterance")
@@ -198,7 +222,8 @@ def check_training(args) -> int:
     distillation_settings(args)
     from qkspike.pymodel.model_config import ModelConfig
     head_leak_shifts(args.head_leaks, ModelConfig.heads)
-    return check_shape(args.stride, args.kernel, args.rate_penalty)
+    frames = training_frontend(args.hop).frames
+    return check_shape(args.stride, args.kernel, args.rate_penalty, frames)
 
 
 def train_config(args, rate_penalty: float = 0.0):
@@ -213,19 +238,22 @@ def train_config(args, rate_penalty: float = 0.0):
 
 
 def training_configs(args, classes) -> tuple:
-    """``(TrainConfig, ModelConfig)`` from :func:`add_training`'s options, checked."""
+    """``(TrainConfig, ModelConfig, FrontendConfig)`` from :func:`add_training`'s options,
+    checked."""
     from dataclasses import replace
 
     from qkspike.pymodel.model_config import ModelConfig
 
     kernel = check_training(args)
-    shape = ModelConfig(classes=tuple(classes), stride=args.stride, kernel=kernel)
+    frontend = training_frontend(args.hop)
+    shape = ModelConfig(classes=tuple(classes), stride=args.stride, kernel=kernel,
+                        frames=frontend.frames, n_mels=frontend.n_mels)
     head_leaks = head_leak_shifts(args.head_leaks, shape.heads)
     if head_leaks:
         qk = replace(shape.neurons["qk"], head_leak_shifts=head_leaks)
         shape = replace(shape, neurons={**shape.neurons, "qk": qk})
     return (replace(train_config(args, args.rate_penalty), **distillation_settings(args)),
-            shape)
+            shape, frontend)
 
 
 def add_parallel(parser, what: str, default: str = "every core") -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES
+
 from .cli import UsageError
 from .clips import add_common, load_clips
 from .options import (add_lanes, add_parallel, check_at_least_one, check_json_path, check_lanes,
@@ -18,6 +20,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--plot", type=Path, default=None,
                         help="PNG of per-layer cycles against the bound (default: next to "
                              "--json)")
+    parser.add_argument("--feature-port-bytes", type=int, default=DEFAULT_FEATURE_PORT_BYTES,
+                        metavar="W", help="feature bytes the core takes per cycle: a frame "
+                        "of n_mels features is ceil(n_mels / W) beats (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=25,
                         help="clips per Verilator run (default: %(default)s)")
     add_parallel(parser, "the batches")
@@ -28,13 +33,16 @@ def run(args) -> int:
     from qkspike.sim.simulate import simulate_clips
 
     check_lanes(args)
-    check_at_least_one(("--batch", args.batch), ("--jobs", args.jobs))
+    check_at_least_one(("--batch", args.batch), ("--jobs", args.jobs),
+                       ("--feature-port-bytes", args.feature_port_bytes))
+    if args.feature_port_bytes > 64:
+        raise UsageError(f"--feature-port-bytes must be at most 64, not {args.feature_port_bytes}")
     check_json_path(args.json)
     model, data = load_clips(args)
     try:
         result = simulate_clips(model, data.features, data.labels, data.paths,
                                 lanes=args.lanes, engine_lanes=args.engine_lanes,
-                                batch=args.batch, jobs=args.jobs,
+                                feature_port_bytes=args.feature_port_bytes, batch=args.batch, jobs=args.jobs,
                                 scheduler=args.scheduler, progress=not args.no_progress)
     except SchedulerError as error:
         raise UsageError(str(error)) from None
@@ -55,13 +63,14 @@ def format_simulation(result: dict) -> str:
         "| metric | value |", "| --- | --- |",
         f"| lanes | P = {result['lanes']} neuron lanes, E = {result['engine_lanes']} engine "
         f"lanes |",
+        f"| feature port | {result.get('feature_port_bytes', 1)} bytes a cycle |",
         f"| clips | {result['clips']} |",
         f"| bit-exact (RTL == golden: logits, trace, counters) | {result['bit_exact']} / "
         f"{result['clips']} |",
         f"| RTL accuracy | {100 * result['accuracy']:.2f} % |",
         f"| cycles per inference (mean / max) | {result['cycles_mean']:.0f} / "
         f"{result['cycles_max']} |",
-        f"| latency at {CLOCK_MHZ:.0f} MHz (shipped core: 99.6 MHz post-route on the ECP5-85F; Artix-7: an estimate) | "
+        f"| latency at {CLOCK_MHZ:.0f} MHz (shipped core: 103.1 MHz post-route on the ECP5-85F; Artix-7: an estimate) | "
         f"{result['latency_us_at_100mhz']:.1f} us |",
         f"| decision latency: last frame in -> logits out, earlier frames done (mean / max) | "
         f"{result['decision_cycles_mean']:.0f} / {result['decision_cycles_max']} cycles "

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .cli import UsageError
 from .options import (add_parallel, add_progress, add_training_run, check_at_least_one, check_shape,
-                      check_training_run, make_out_folder, require_torch, train_config)
+                      check_training_run, make_out_folder, require_torch, train_config,
+                      training_frontend)
 
 
 def _list(kind, text: str, option: str) -> list:
@@ -30,8 +31,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, required=True,
                         help="folder for every point's models and results, and the summary")
     parser.add_argument("--stride", default=None, metavar="S[,S]",
-                        help="encoder strides to train (100 frames / S time steps; "
+                        help="encoder strides to train (frames / S time steps, 100 frames "
+                             "at the default hop; "
                              "default: 2 when --rate-penalty is given)")
+    parser.add_argument("--hop", type=int, default=None, metavar="H",
+                        help="the trained points' front-end hop in samples (default: 80, "
+                             "100 frames a second; 160 gives 50)")
     parser.add_argument("--kernel-overlap", type=int, default=1, metavar="N",
                         help="encoder kernel = stride + N frames (0: frame stacking; "
                              "default: %(default)s, the shipped 3 at stride 2)")
@@ -73,17 +78,20 @@ def points_from_args(args) -> list:
         penalties = _list(float, args.rate_penalty or "0", "--rate-penalty")
         if args.kernel_overlap < 0:
             raise UsageError(f"--kernel-overlap must be 0 or more, not {args.kernel_overlap}")
+        frontend = training_frontend(Point.hop if args.hop is None else args.hop)
         for stride in strides:
             for penalty in penalties:
-                check_shape(stride, stride + args.kernel_overlap, penalty)
-        points += grid(strides, penalties, kernel=lambda s: s + args.kernel_overlap)
+                check_shape(stride, stride + args.kernel_overlap, penalty, frontend.frames)
+        points += grid(strides, penalties, kernel=lambda s: s + args.kernel_overlap,
+                       hop=frontend.hop)
     for text in (args.models or "").split(","):
         if text.strip():
             path = Path(text.strip())
             model = modelfile.load(path)          # one line naming the path if it is bad
             points.append(Point(path.stem, model.config.stride, model.config.kernel,
                                 float(model.metadata.get("train_config", {})
-                                      .get("rate_penalty", 0.0)), str(path)))
+                                      .get("rate_penalty", 0.0)), str(path),
+                                model.frontend.hop))
     if not points:
         raise UsageError("nothing to sweep: give --stride and/or --rate-penalty to train, "
                          "or --models")

@@ -28,7 +28,6 @@ def run(args) -> int:
     from qkspike.pymodel import modelfile
     from qkspike.pymodel.datasets import open_dataset
     from qkspike.pymodel.evaluate import evaluate, extract_features
-    from qkspike.pymodel.frontend import FrontendConfig
     from qkspike.pymodel.report import build_report, format_table
     from qkspike.pymodel.train import train
 
@@ -40,7 +39,7 @@ def run(args) -> int:
     dataset = split_by_speaker(open_dataset(args.data), args.holdout_speakers)
     for skipped in dataset.skipped:
         print(f"skipped: {skipped}")
-    config, model_config = training_configs(args, dataset.classes)
+    config, model_config, frontend = training_configs(args, dataset.classes)
     teacher = None
     if args.teacher is not None:
         from dataclasses import replace
@@ -52,7 +51,6 @@ def run(args) -> int:
         config = replace(config, teacher=teacher.sha256)
         print(f"teacher: {args.teacher} (soft targets weight {config.distill_weight:g}, "
               f"temperature {config.distill_temperature:g})")
-    frontend = FrontendConfig()
     checkpoint = args.out.with_name(args.out.name + ".ckpt")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

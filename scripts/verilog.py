@@ -41,13 +41,16 @@ def core_parameters(core) -> dict:
         descriptors.append(entry)
     return {
         "design": "qkspike_core", "model": str(core.model.path), "lanes": core.lanes,
-        "engine_lanes": core.engine_lanes,
+        "engine_lanes": core.engine_lanes, "feature_port_bytes": core.feature_port_bytes,
+        "frame_beats": core.frame_beats,
         "classes": list(core.model.config.classes), "widths": program.widths,
         "sizes": program.sizes,
         "memory_bits": program.memory_bits(),
         "layer_overhead_cycles": core.layer_overhead, "head_overhead_cycles": core.head_overhead,
         "stats": core.stats, "program": descriptors,
-        "ports": {"i": "feature bytes: i__payload = {last, data[7:0]}",
+        "ports": {"i": f"feature beats, {core.frame_beats} a frame: i__payload = {{last, "
+                       f"data[{8 * core.feature_port_bytes - 1}:0]}}, the frame's lowest mel "
+                       f"in data[7:0], padding past n_mels ignored",
                   "o": "logits: o__payload = {last, index, logit}",
                   "stat_select/stat_value": "counter index -> 32-bit value (see stats)"},
     }

@@ -18,7 +18,7 @@ import numpy as np
 from amaranth import ResetInserter, Signal
 from amaranth.back import verilog
 
-from qkspike.hw.core import Core
+from qkspike.hw.core import Core, frame_beats
 from qkspike.hw.program import Program
 from qkspike.pymodel.golden import contract, network
 from qkspike.pymodel.modelfile import IntegerModel
@@ -27,14 +27,39 @@ from . import pysim
 from .runner import VerilatorBuild, build_verilog, run_testbench
 from .streams import PATTERNS
 
-__all__ = ["feature_bytes", "Trace", "expected_trace", "ClipOutcome", "compare", "run_pysim",
-           "golden_for", "build_core", "run_verilator"]
+__all__ = ["feature_beats", "feature_words", "feature_payloads", "Trace", "expected_trace",
+           "ClipOutcome", "compare", "run_pysim", "golden_for", "build_core", "run_verilator"]
 
 
-def feature_bytes(features: np.ndarray) -> list[dict]:
-    """An utterance as input-stream payloads: bytes frame after frame, ``last`` on the final."""
-    flat = np.asarray(features, dtype=np.int64).reshape(-1)
-    return [{"data": int(b), "last": int(i == flat.size - 1)} for i, b in enumerate(flat)]
+def feature_beats(features: np.ndarray, port_bytes: int) -> np.ndarray:
+    """An utterance ``(frames, n_mels)`` as the core's input beats, ``(beats, port_bytes)``
+    uint8: frame after frame, each padded with zeros to whole beats
+    (:func:`hw.core.frame_beats`); ``last`` goes on the final beat."""
+    x = np.asarray(features)
+    if x.ndim != 2:
+        raise ValueError(f"an utterance is (frames, n_mels) features, not shape {x.shape}")
+    frames, mels = x.shape
+    width = frame_beats(mels, port_bytes) * port_bytes
+    padded = np.zeros((frames, width), dtype=np.uint8)
+    padded[:, :mels] = x
+    return padded.reshape(-1, port_bytes)
+
+
+def feature_words(features: np.ndarray, port_bytes: int) -> list[int]:
+    """Each beat as the integer on the port's payload wires (the layout of
+    :func:`hw.core.feature_layout`): byte ``j`` at bits ``8j..8j+7``, ``last`` above them."""
+    beats = feature_beats(features, port_bytes)
+    words = [int.from_bytes(beat.tobytes(), "little") for beat in beats]
+    if words:
+        words[-1] |= 1 << (contract.FEATURE_BITS * port_bytes)
+    return words
+
+
+def feature_payloads(features: np.ndarray, port_bytes: int) -> list[dict]:
+    """Each beat as an Amaranth simulator payload (``data`` and ``last`` fields)."""
+    beats = feature_beats(features, port_bytes)
+    return [{"data": [int(b) for b in beat], "last": int(i == len(beats) - 1)}
+            for i, beat in enumerate(beats)]
 
 
 @dataclass
@@ -166,15 +191,16 @@ def compare(program: Program, golden: network.GoldenResult, outcome: ClipOutcome
 
 
 def run_pysim(core: Core, utterances: Sequence[np.ndarray], *, valid: str = "full",
-              ready: str = "full", reset_after_bytes: Optional[int] = None,
+              ready: str = "full", reset_after_beats: Optional[int] = None,
               vcd: Optional[str] = None) -> list[ClipOutcome]:
     """Run utterances back to back on the Amaranth simulator.
 
-    ``reset_after_bytes``: pulse the reset after that many bytes of the first utterance,
+    ``reset_after_beats``: pulse the reset after that many beats of the first utterance,
     abandon it, and run every utterance from the start after it.
     """
     outcomes: list[ClipOutcome] = []
     stats = core.stats
+    port_bytes = core.feature_port_bytes
 
     async def testbench(ctx):
         trace: list[tuple] = []
@@ -182,9 +208,9 @@ def run_pysim(core: Core, utterances: Sequence[np.ndarray], *, valid: str = "ful
         async def feed(payloads):
             await pysim.send(ctx, core.i, payloads, itertools.cycle(PATTERNS[valid]))
 
-        if reset_after_bytes is not None:
+        if reset_after_beats is not None:
             # Abandon the first utterance part way: reset the whole core, then run them all.
-            await feed(feature_bytes(utterances[0])[:reset_after_bytes])
+            await feed(feature_payloads(utterances[0], port_bytes)[:reset_after_beats])
             for _ in range(50):
                 await ctx.tick()
             ctx.set(reset, 1)
@@ -192,7 +218,7 @@ def run_pysim(core: Core, utterances: Sequence[np.ndarray], *, valid: str = "ful
             ctx.set(reset, 0)
         for features in utterances:
             trace = []
-            payloads = feature_bytes(features)
+            payloads = feature_payloads(features, port_bytes)
             readiness = itertools.cycle(PATTERNS[ready])
             logits, sent = [], 0
             rule = pysim.HeldUntilReady()
@@ -242,19 +268,19 @@ def build_core(core: Core, *, label: str = "") -> VerilatorBuild:
 
 
 def run_verilator(core: Core, utterances: Sequence[np.ndarray], *, valid: str = "full",
-                  ready: str = "full", reset_after_bytes: Optional[int] = None,
+                  ready: str = "full", reset_after_beats: Optional[int] = None,
                   build: Optional[VerilatorBuild] = None) -> tuple[list[ClipOutcome], float]:
     """Run utterances back to back on Verilator; returns the outcomes and the wall seconds
     the simulation itself took."""
     build = build or build_core(core)
     layout = core.logit_shape
     job = {
-        "clips": [np.asarray(u, dtype=np.int64).reshape(-1).tolist() for u in utterances],
+        "clips": [feature_words(u, core.feature_port_bytes) for u in utterances],
         "classes": core.classes, "stats": len(core.stats), "lanes": core.lanes,
         "spike_bits": core.program.widths["spike"],
         "residual_bits": core.program.widths["residual"],
         "fields": {name: (field.offset, field.width) for name, field in layout},
-        "valid": valid, "ready": ready, "reset_after_bytes": reset_after_bytes,
+        "valid": valid, "ready": ready, "reset_after_beats": reset_after_beats,
     }
     result = run_testbench(build, "qkspike.sim.tb_core", job, quiet=True)
     outcomes = [ClipOutcome(o["logits"], o["predicted"], dict(zip(core.stats, o["stats"])),

@@ -3,7 +3,7 @@
 cocotb stays for the block and protocol tests, where a Python testbench is the point. For
 whole utterances its Python clock (two wake-ups per cycle) and one ``await`` per feature
 byte cost ten times the simulation itself, so whole-split regressions run the same Verilog
-in :file:`core_harness.cpp`: the utterances go in as one file of feature bytes, the design
+in :file:`core_harness.cpp`: the utterances go in as one file of input beats, the design
 runs with its clock in C++, and everything it produced comes back as one file: logits,
 predicted class, every counter, and every trace chunk. The golden model and the bit-for-bit
 comparison (:func:`sim.core_job.compare`) stay on the host, exactly as for cocotb.
@@ -29,7 +29,7 @@ from amaranth.back import verilog as amaranth_verilog
 
 from qkspike.hw.core import Core
 
-from .core_job import ClipOutcome, Trace
+from .core_job import ClipOutcome, Trace, feature_words
 from .packing import struct_field
 from .runner import VerilatorBuild, cached_build
 
@@ -62,13 +62,17 @@ class CoreImage:
     label: str
     lanes: int
     stats: tuple[str, ...]
-    bytes_per_clip: int
+    beats_per_clip: int
+    #: The input payload's bits (feature bytes and ``last``).
+    beat_bits: int
     spike_bits: int
     residual_bits: int
     logit_bits: int
     logit_fields: dict
     max_cycles: int
-    frame_bytes: int
+    frame_beats: int
+    port_bytes: int
+    n_mels: int
 
 
 def core_image(core: Core) -> CoreImage:
@@ -80,11 +84,13 @@ def core_image(core: Core) -> CoreImage:
     return CoreImage(
         verilog=amaranth_verilog.convert(core, name=TOPLEVEL), label=f"P{core.lanes}" + (f"E{core.engine_lanes}" if core.engine_lanes != core.lanes else ""),
         lanes=core.lanes, stats=tuple(core.stats),
-        bytes_per_clip=s["frames"] * s["n_mels"], spike_bits=program.widths["spike"],
+        beats_per_clip=s["frames"] * core.frame_beats,
+        beat_bits=core.feature_port_bytes * 8 + 1, spike_bits=program.widths["spike"],
         residual_bits=program.widths["residual"], logit_bits=layout.size,
         logit_fields={name: (field.offset, field.width) for name, field in layout},
         max_cycles=_CYCLES_PER_DENSE_BOUND * (dense + overhead + s["frames"] * s["n_mels"])
-        + 10_000, frame_bytes=s["n_mels"])
+        + 10_000, frame_beats=core.frame_beats, port_bytes=core.feature_port_bytes,
+        n_mels=s["n_mels"])
 
 
 def build_harness(image: CoreImage) -> VerilatorBuild:
@@ -169,18 +175,25 @@ def run_clips(image: CoreImage, features: np.ndarray, *, build: Optional[Verilat
     That doubles the simulated cycles.
     """
     build = build or build_harness(image)
-    flat = np.ascontiguousarray(np.asarray(features, dtype=np.uint8).reshape(len(features), -1))
-    if flat.shape[1] != image.bytes_per_clip:
+    flat = np.asarray(features, dtype=np.uint8).reshape(len(features), -1)
+    frames = image.beats_per_clip // image.frame_beats
+    if flat.shape[1] != frames * image.n_mels:
         raise HarnessError(f"clips have {flat.shape[1]} feature bytes, the core takes "
-                           f"{image.bytes_per_clip}")
+                           f"{frames * image.n_mels}")
+    # Each beat as the harness sets the payload port: a u64, or 32-bit words past 64 bits.
+    beat_size = _port_bytes(image.beat_bits)
+    stimulus = b"".join(word.to_bytes(beat_size, "little")
+                        for clip in flat
+                        for word in feature_words(clip.reshape(frames, image.n_mels),
+                                                  image.port_bytes))
     with tempfile.TemporaryDirectory(prefix="qkspike-harness-") as folder:
         inputs, results = Path(folder) / "features.bin", Path(folder) / "results.bin"
-        inputs.write_bytes(flat.tobytes())
+        inputs.write_bytes(stimulus)
         started = time.monotonic()
         done = subprocess.run(
             [str(build.directory / _PROGRAM), str(inputs), str(results), str(len(flat)),
-             str(image.bytes_per_clip), str(len(image.stats)), str(image.max_cycles),
-             str(image.frame_bytes), str(int(decision))],
+             str(image.beats_per_clip), str(beat_size), str(len(image.stats)),
+             str(image.max_cycles), str(image.frame_beats), str(int(decision))],
             capture_output=True, text=True)
         seconds = time.monotonic() - started
         if done.returncode != 0:

@@ -19,7 +19,7 @@ from qkspike.hw.core import Core
 from qkspike.hw.program import Program
 from qkspike.pymodel.golden import network
 from qkspike.pymodel.modelfile import IntegerModel
-from qkspike.pymodel.targets import lanes_text
+from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES, lanes_text
 
 from . import core_job
 from .harness import CoreImage, build_harness, core_image, run_clips
@@ -28,16 +28,16 @@ from .parallel import dask_client, default_jobs, run_tasks
 __all__ = ["simulate_clips", "simulate_batch", "CLOCK_MHZ", "clock_note"]
 
 #: The clock of the latency figures: the boards' 100 MHz oscillators. Open place-and-route
-#: of the shipped core (P = 16, E = 64) on the ECP5 (LFE5UM5G-85F, speed 8) last reached
-#: 99.6 MHz, 0.4 % short (docs/DESIGN.md, section 7); on the Artix-7 it is an estimate until
-#: Vivado's report confirms it, and every latency printed says so.
+#: of the shipped core (P = 16, E = 64) on the ECP5 (LFE5UM5G-85F, speed 8) reached
+#: 103.1 MHz (docs/DESIGN.md, section 7); on the Artix-7 it is an estimate until Vivado's
+#: report confirms it, and every latency printed says so.
 CLOCK_MHZ = 100.0
 
 
 def clock_note(cycles: float) -> str:
     """``cycles`` as time at :data:`CLOCK_MHZ`, saying where that clock is shown."""
     return (f"{cycles / CLOCK_MHZ:.0f} us at {CLOCK_MHZ:.0f} MHz; the shipped core reached "
-            f"99.6 MHz post-route on the ECP5-85F speed 8; an estimate on the Artix-7 until "
+            f"103.1 MHz post-route on the ECP5-85F speed 8; an estimate on the Artix-7 until "
             f"Vivado confirms it")
 
 
@@ -73,11 +73,12 @@ def simulate_batch(model: IntegerModel, image: CoreImage, program: Program,
 def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[int],
                    paths: Sequence[str], *, lanes: int, batch: int = 25,
                    jobs: Optional[int] = None, scheduler: Optional[str] = None,
-                   progress: bool = True, engine_lanes: Optional[int] = None) -> dict:
+                   progress: bool = True, engine_lanes: Optional[int] = None,
+                   feature_port_bytes: int = DEFAULT_FEATURE_PORT_BYTES) -> dict:
     """Run every clip through the RTL and the golden model; return the figures as a dict.
 
     ``lanes``: the core's neuron lanes ``P``; ``engine_lanes``: its sparse engine's (a
-    multiple of ``P``; default ``P``).
+    multiple of ``P``; default ``P``); ``feature_port_bytes``: feature bytes per input beat.
 
     ``jobs``: local worker processes (default: every core); ``scheduler``: the address of a
     Dask distributed scheduler to run the batches on instead.
@@ -89,7 +90,8 @@ def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[i
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     started = time.monotonic()
     with dask_client(scheduler) as client:
-        core = Core(model, lanes=lanes, engine_lanes=engine_lanes)
+        core = Core(model, lanes=lanes, engine_lanes=engine_lanes,
+                    feature_port_bytes=feature_port_bytes)
         image = core_image(core)
         build = build_harness(image)      # here, once, before the workers look for it
         program = core.program
@@ -136,6 +138,7 @@ def simulate_clips(model: IntegerModel, features: np.ndarray, labels: Sequence[i
         "model": str(model.path) if model.path else None,
         "lanes": lanes,
         "engine_lanes": core.engine_lanes,
+        "feature_port_bytes": core.feature_port_bytes,
         "clips": len(records),
         "bit_exact": sum(r["bit_exact"] for r in records),
         "accuracy": float(np.mean([r["predicted"] == r["label"] for r in records])),

@@ -24,6 +24,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from qkspike.pymodel.frontend import FrontendConfig
 from qkspike.pymodel.model_config import ModelConfig, TrainConfig
 
 from .parallel import run_tasks
@@ -41,14 +42,23 @@ class Point:
     kernel: int = ModelConfig.kernel
     rate_penalty: float = 0.0
     model: Optional[str] = None
+    #: The front end's hop (samples between frames); a frame count follows from it.
+    hop: int = FrontendConfig.hop
+
+    @property
+    def steps(self) -> int:
+        return FrontendConfig(hop=self.hop).frames // self.stride
 
 
 def grid(strides: Sequence[int], penalties: Sequence[float], *,
-         kernel: Optional[Callable[[int], int]] = None) -> list[Point]:
-    """Every (stride, penalty) pair as a point named ``s<stride>_k<kernel>_r<penalty>``;
+         kernel: Optional[Callable[[int], int]] = None,
+         hop: int = FrontendConfig.hop) -> list[Point]:
+    """Every (stride, penalty) pair as a point named ``s<stride>_k<kernel>_r<penalty>``
+    (``h<hop>_`` before it for a front end other than the default's);
     ``kernel(stride)`` gives the encoder kernel (default: ``stride + 1``)."""
     kernel = kernel or (lambda stride: stride + 1)
-    return [Point(f"s{s}_k{kernel(s)}_r{p:g}", s, kernel(s), float(p))
+    prefix = f"h{hop}_" if hop != FrontendConfig.hop else ""
+    return [Point(f"{prefix}s{s}_k{kernel(s)}_r{p:g}", s, kernel(s), float(p), hop=hop)
             for s in strides for p in penalties]
 
 
@@ -71,6 +81,7 @@ def train_point(dataset, frontend, config: TrainConfig, out: Path, task: tuple) 
     point, speaker = task
     if point.model:     # a given model's held-out folds: trained as the model was
         given = modelfile.load(point.model)
+        frontend = given.frontend
         stored = given.metadata.get("train_config")
         if stored is None:
             raise ValueError(f"{point.model}: the model file does not store its training "
@@ -82,8 +93,10 @@ def train_point(dataset, frontend, config: TrainConfig, out: Path, task: tuple) 
                              f"fold needs the teacher's fold: run qkspike crossval --teacher")
     else:
         config = replace(config, rate_penalty=point.rate_penalty)
+        frontend = replace(frontend, hop=point.hop)
         model_config = ModelConfig(classes=dataset.classes, stride=point.stride,
-                                   kernel=point.kernel)
+                                   kernel=point.kernel, frames=frontend.frames,
+                                   n_mels=frontend.n_mels)
     folder = out / "points" / point.name
     if speaker is not None:
         fold = crossval.run_fold(dataset, speaker, model_config, frontend, config,
@@ -286,7 +299,7 @@ def flat_rows(result: dict) -> list[dict]:
             p, e = parse_lane_key(key)
             flat.append({"name": row["point"]["name"], "lanes": p, "engine_lanes": e,
                          "lane_key": lane_key(p, e),
-                         "steps": ModelConfig.frames // row["point"]["stride"],
+                         "steps": Point(**row["point"]).steps,
                          "rate_penalty": row["point"]["rate_penalty"],
                          "accuracy": row["test"]["accuracy"],
                          "float_accuracy": row["test"]["float_accuracy"],

@@ -3,9 +3,10 @@
 The testbench holds no numerics: it records logits, the predicted class, the counters and
 every trace chunk; the host side (:mod:`sim.core_job`) compares them with the golden model.
 
-Job (JSON): ``clips`` (flat feature bytes per utterance), ``classes``, ``stats`` (counter
+Job (JSON): ``clips`` (each utterance's input beats as payload integers,
+:func:`sim.core_job.feature_words`), ``classes``, ``stats`` (counter
 count), ``lanes``, ``spike_bits``, ``residual_bits``, ``fields`` (bit offsets of the logit
-payload), ``valid``/``ready`` (stream patterns), ``reset_after_bytes`` (optional: reset
+payload), ``valid``/``ready`` (stream patterns), ``reset_after_beats`` (optional: reset
 the core in the middle of the first utterance, then run every clip).
 """
 
@@ -38,10 +39,6 @@ async def record_trace(dut, job, events):
             await RisingEdge(dut.clk)
 
 
-def payloads(flat):
-    return [int(b) | (int(i == len(flat) - 1) << 8) for i, b in enumerate(flat)]
-
-
 @cocotb.test()
 async def core_runs_utterances(dut):
     job = load_job()
@@ -55,9 +52,9 @@ async def core_runs_utterances(dut):
         cocotb.start_soon(record_trace(dut, job, events))
     valid, ready = pattern(job["valid"]), pattern(job["ready"])
 
-    if job.get("reset_after_bytes"):
+    if job.get("reset_after_beats"):
         # Abandon the first utterance part way, reset, and expect correct runs after.
-        partial = payloads(job["clips"][0])[:job["reset_after_bytes"]]
+        partial = job["clips"][0][:job["reset_after_beats"]]
         await source.send(partial, valid)
         for _ in range(20):
             await RisingEdge(dut.clk)
@@ -70,9 +67,9 @@ async def core_runs_utterances(dut):
 
     outcomes = []
     started = time.monotonic()
-    for flat in job["clips"]:
+    for words in job["clips"]:
         events.clear()
-        sender = cocotb.start_soon(source.send(payloads(flat), valid))
+        sender = cocotb.start_soon(source.send(words, valid))
         words = await sink.receive(job["classes"], ready, timeout_cycles=5_000_000)
         await sender
         while not dut.done.value:

@@ -92,3 +92,20 @@ def test_ecpix5_board_top_on_its_pins(shipped_model):
     bad = corrupted_frames(model.config.frames * model.config.n_mels)
     result = run_board(model, data.features, [raw for raw, _ in bad], board="ecpix5-85")
     check_replies(model, data.features, bad, result)
+
+
+@pytest.mark.verilator
+def test_link_pads_frames_to_whole_beats():
+    """A model whose frame is not whole beats of the feature port (6 mels, 4-byte beats):
+    the link lays the LOAD's bytes out as the core's padded beats, and the logits are
+    the golden model's."""
+    from tests.conftest import exported_random_model, random_features, small_config
+
+    _, model = exported_random_model(small_config(channels=8, heads=2, frames=8, n_mels=6,
+                                                  classes=("a", "b")), seed=21)
+    features = random_features(2, model.config, seed=21)
+    result = run_board(model, features, [], lanes=4)
+    for x, replies in zip(features, result["clips"]):
+        got = decode_result(replies["run"]["code"], replies["run"]["payload"], 2)
+        golden = network.run(model, x, trace=False)
+        assert (got.logits, got.predicted) == (golden.logits.tolist(), golden.predicted)

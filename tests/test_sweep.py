@@ -16,6 +16,11 @@ def test_grid_names_every_stride_and_penalty_pair():
     assert [p.name for p in points] == ["s2_k3_r0", "s2_k3_r0.5", "s4_k5_r0", "s4_k5_r0.5"]
     stacked = grid([4], [1], kernel=lambda s: s)
     assert stacked == [Point("s4_k4_r1", 4, 4, 1.0)]
+    assert [p.steps for p in points] == [50, 50, 25, 25]
+    # Another front end's hop: its name says so, and its frames (50 at hop 160) set the steps.
+    longer_hop = grid([5], [0.5], kernel=lambda s: s, hop=160)
+    assert longer_hop == [Point("h160_s5_k5_r0.5", 5, 5, 0.5, hop=160)]
+    assert longer_hop[0].steps == 10
 
 
 def test_pareto_front_keeps_only_the_rows_nothing_beats():
