@@ -2,7 +2,7 @@
 
 The property-based tests (``tests/test_random_models.py``) save every failing case as a
 folder holding ``model.npz`` (a model file), ``features.npy`` (the utterance),
-``lanes.txt`` and ``engine_lanes.txt``; this runs that case again through the golden model
+``lanes.txt``, ``engine_lanes.txt`` and ``feature_port_bytes.txt``; this runs that case again through the golden model
 and the Amaranth simulator (and, with ``--verilator``, the Verilator harness) and prints the first divergence.
 """
 
@@ -22,6 +22,7 @@ from qkspike.hw.core import Core
 from qkspike.pymodel import modelfile
 from qkspike.pymodel.golden import network
 from qkspike.pymodel.modelfile import IntegerModel
+from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES
 
 from . import core_job
 
@@ -29,7 +30,8 @@ __all__ = ["save_case", "replay", "main"]
 
 
 def save_case(model: IntegerModel, features: np.ndarray, lanes: int,
-              folder: Optional[Path] = None, *, engine_lanes: Optional[int] = None) -> Path:
+              folder: Optional[Path] = None, *, engine_lanes: Optional[int] = None,
+              feature_port_bytes: int = DEFAULT_FEATURE_PORT_BYTES) -> Path:
     """Write a case where :func:`replay` finds it; returns the folder."""
     folder = folder or Path(tempfile.gettempdir()) / "qkspike-failures" / uuid.uuid4().hex[:10]
     folder.mkdir(parents=True, exist_ok=True)
@@ -37,6 +39,7 @@ def save_case(model: IntegerModel, features: np.ndarray, lanes: int,
     np.save(folder / "features.npy", np.asarray(features, dtype=np.uint8))
     (folder / "lanes.txt").write_text(f"{lanes}\n")
     (folder / "engine_lanes.txt").write_text(f"{engine_lanes or lanes}\n")
+    (folder / "feature_port_bytes.txt").write_text(f"{feature_port_bytes}\n")
     (folder / "config.json").write_text(json.dumps(model.config.to_dict(), indent=1) + "\n")
     return folder
 
@@ -49,7 +52,10 @@ def replay(folder: Path, *, verilator: bool = False) -> dict[str, Optional[str]]
     # Cases saved before engines could be wider than the lanes have no engine_lanes.txt.
     engine_file = folder / "engine_lanes.txt"
     engine_lanes = int(engine_file.read_text()) if engine_file.exists() else lanes
-    core = Core(model, lanes=lanes, engine_lanes=engine_lanes)
+    # Cases saved before the feature port was wider than a byte have no port file.
+    port_file = folder / "feature_port_bytes.txt"
+    port_bytes = int(port_file.read_text()) if port_file.exists() else 1
+    core = Core(model, lanes=lanes, engine_lanes=engine_lanes, feature_port_bytes=port_bytes)
     golden = network.run(model, features)
     problems = {"amaranth": core_job.compare(core.program, golden,
                                              core_job.run_pysim(core, [features])[0],

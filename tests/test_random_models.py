@@ -3,7 +3,8 @@
 Every model the schema admits must run bit-exactly on the RTL. The strategy
 (:mod:`tests.strategies`) draws model files across every field, extremes included, plus
 random, all-255, all-zero and sparse clips, lane counts from 1 to past the widest layer,
-and sparse engines as wide as the lanes or 2 and 4 times wider.
+sparse engines as wide as the lanes or 2 and 4 times wider, and feature ports of 1 to 9
+bytes (frames of any width in whole or padded beats).
 
 * Golden vs the Amaranth simulator: in the default suite, a bounded number of examples.
 * Golden vs Verilator (the C++ harness): marked ``verilator``, a few fixed extreme designs
@@ -26,6 +27,7 @@ from qkspike.pymodel.golden import network
 from qkspike.pymodel.model_config import ModelConfig, NeuronConfig
 from qkspike.pymodel.modelfile import BIAS_MAX
 from qkspike.pymodel.synthetic import random_model
+from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES
 from qkspike.sim import core_job, harness
 from qkspike.sim.replay import save_case
 from tests import strategies
@@ -37,14 +39,17 @@ PROPERTY = settings(deadline=None, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def assert_bit_exact(model, features, lanes, engine_lanes, outcome):
+def assert_bit_exact(model, features, lanes, engine_lanes, outcome,
+                     port_bytes=DEFAULT_FEATURE_PORT_BYTES):
     golden = network.run(model, features)
     problem = core_job.compare(compile_program(model, lanes, engine_lanes=engine_lanes),
                                golden, outcome, model.config.stride)
     if problem:
-        folder = save_case(model, features, lanes, engine_lanes=engine_lanes)
+        folder = save_case(model, features, lanes, engine_lanes=engine_lanes,
+                           feature_port_bytes=port_bytes)
         pytest.fail(f"{problem}\nmodel config: {model.config}\nlanes: {lanes}, engine "
-                    f"lanes: {engine_lanes}\nreplay: python -m qkspike.sim.replay {folder}")
+                    f"lanes: {engine_lanes}, feature port: {port_bytes} bytes\n"
+                    f"replay: python -m qkspike.sim.replay {folder}")
 
 
 @settings(PROPERTY, max_examples=PYSIM_EXAMPLES)
@@ -53,15 +58,16 @@ def test_random_valid_models_are_bit_exact_in_the_amaranth_simulator(data, tmp_p
     model = data.draw(strategies.models(), label="model")
     lanes = data.draw(strategies.lanes_for(model.config), label="lanes")
     engine_lanes = lanes * data.draw(st.sampled_from([1, 2, 4]), label="engine lanes / lanes")
+    port_bytes = data.draw(st.integers(1, 9), label="feature port bytes")
     features = data.draw(strategies.feature_clips(model.config), label="features")
     # The schema round trip holds for every drawn model.
     path = modelfile.save(model, tmp_path_factory.mktemp("m") / "model.npz")
     loaded = modelfile.load(path)
     assert all(np.array_equal(loaded.layers[n].weight, model.layers[n].weight)
                for n in model.layers)
-    core = Core(model, lanes=lanes, engine_lanes=engine_lanes)
+    core = Core(model, lanes=lanes, engine_lanes=engine_lanes, feature_port_bytes=port_bytes)
     outcome = core_job.run_pysim(core, [features])[0]
-    assert_bit_exact(model, features, lanes, engine_lanes, outcome)
+    assert_bit_exact(model, features, lanes, engine_lanes, outcome, port_bytes)
 
 
 def _extreme(levels, leak, reset):
@@ -117,3 +123,18 @@ def test_random_clips_are_bit_exact_under_verilator(design, verilator_designs):
             assert_bit_exact(model, features, lanes, engine_lanes, outcome)
 
     property_()
+
+
+def test_a_saved_case_replays_with_its_lanes_and_feature_port(tmp_path):
+    """What a failing example saves is what ``python -m qkspike.sim.replay`` runs again:
+    the model, the clip, the lanes, the engine lanes and the feature port."""
+    from qkspike.sim.replay import replay
+
+    config, _, arguments = VERILATOR_DESIGNS["mixed-leak15-P1-E4"]
+    model = random_model(config, **arguments)
+    features = np.arange(config.frames * config.n_mels, dtype=np.uint8).reshape(
+        config.frames, config.n_mels)
+    folder = save_case(model, features, 1, tmp_path / "case", engine_lanes=4,
+                       feature_port_bytes=2)
+    assert (folder / "feature_port_bytes.txt").read_text() == "2\n"
+    assert replay(folder) == {"amaranth": None}
