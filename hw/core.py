@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from qkspike.pymodel.golden import contract
 from qkspike.pymodel.modelfile import IntegerModel
-from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES
+from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES, MAX_FEATURE_PORT_BYTES
 
 from .checks import check_int, reject
 from .descriptor import project
@@ -124,7 +124,7 @@ class Core(wiring.Component):
         if not isinstance(model, IntegerModel):
             reject(self, TypeError(f"model must be an IntegerModel, not {type(model).__name__}"))
         check_int(self, "lanes", lanes, 1, 256)
-        check_int(self, "feature_port_bytes", feature_port_bytes, 1, 64)
+        check_int(self, "feature_port_bytes", feature_port_bytes, 1, MAX_FEATURE_PORT_BYTES)
         engine_lanes = lanes if engine_lanes is None else engine_lanes
         check_int(self, "engine_lanes", engine_lanes, lanes, 256)
         try:

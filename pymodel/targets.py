@@ -16,7 +16,8 @@ from typing import Optional
 
 __all__ = ["Part", "Board", "PARTS", "BOARDS", "DEFAULT_PART", "BRAM36_BITS", "largest_part",
            "board_platform", "memory_bits", "DEFAULT_LANES", "DEFAULT_ENGINE_LANES",
-           "default_engine_lanes", "lanes_text", "DEFAULT_FEATURE_PORT_BYTES"]
+           "default_engine_lanes", "lanes_text", "DEFAULT_FEATURE_PORT_BYTES",
+           "MAX_FEATURE_PORT_BYTES"]
 
 #: Bits of one Xilinx 7-series RAMB36E1 (36 kbit, parity bits included).
 BRAM36_BITS = 36 * 1024
@@ -57,6 +58,8 @@ DEFAULT_ENGINE_LANES = 64
 #: ``frames * n_mels`` cycles (4,000 for the shipped model's 100 frames of 40 mels), more
 #: than the whole compute of an utterance; four bytes (a 33-bit stream) cut it to 1,000.
 DEFAULT_FEATURE_PORT_BYTES = 4
+#: The widest feature port a core is built with (a 513-bit stream).
+MAX_FEATURE_PORT_BYTES = 64
 
 
 def default_engine_lanes(lanes: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES
+from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES, MAX_FEATURE_PORT_BYTES
 
 from .cli import UsageError
 from .clips import add_common, load_clips
@@ -35,15 +35,17 @@ def run(args) -> int:
     check_lanes(args)
     check_at_least_one(("--batch", args.batch), ("--jobs", args.jobs),
                        ("--feature-port-bytes", args.feature_port_bytes))
-    if args.feature_port_bytes > 64:
-        raise UsageError(f"--feature-port-bytes must be at most 64, not {args.feature_port_bytes}")
+    if args.feature_port_bytes > MAX_FEATURE_PORT_BYTES:
+        raise UsageError(f"--feature-port-bytes must be at most {MAX_FEATURE_PORT_BYTES}, "
+                         f"not {args.feature_port_bytes}")
     check_json_path(args.json)
     model, data = load_clips(args)
     try:
         result = simulate_clips(model, data.features, data.labels, data.paths,
                                 lanes=args.lanes, engine_lanes=args.engine_lanes,
-                                feature_port_bytes=args.feature_port_bytes, batch=args.batch, jobs=args.jobs,
-                                scheduler=args.scheduler, progress=not args.no_progress)
+                                feature_port_bytes=args.feature_port_bytes,
+                                batch=args.batch, jobs=args.jobs, scheduler=args.scheduler,
+                                progress=not args.no_progress)
     except SchedulerError as error:
         raise UsageError(str(error)) from None
     result["bad_files"] = data.bad
@@ -58,19 +60,20 @@ def run(args) -> int:
 
 
 def format_simulation(result: dict) -> str:
-    from qkspike.sim.simulate import CLOCK_MHZ
+    from qkspike.sim.simulate import CLOCK_MHZ, SHIPPED_CLOCK
     lines = [
         "| metric | value |", "| --- | --- |",
         f"| lanes | P = {result['lanes']} neuron lanes, E = {result['engine_lanes']} engine "
         f"lanes |",
-        f"| feature port | {result.get('feature_port_bytes', 1)} bytes a cycle |",
+        f"| feature port | {result['feature_port_bytes']} bytes a cycle |",
         f"| clips | {result['clips']} |",
         f"| bit-exact (RTL == golden: logits, trace, counters) | {result['bit_exact']} / "
         f"{result['clips']} |",
         f"| RTL accuracy | {100 * result['accuracy']:.2f} % |",
         f"| cycles per inference (mean / max) | {result['cycles_mean']:.0f} / "
         f"{result['cycles_max']} |",
-        f"| latency at {CLOCK_MHZ:.0f} MHz (shipped core: 103.1 MHz post-route on the ECP5-85F; Artix-7: an estimate) | "
+        f"| latency at {CLOCK_MHZ:.0f} MHz (shipped core: {SHIPPED_CLOCK}; Artix-7: an "
+        f"estimate) | "
         f"{result['latency_us_at_100mhz']:.1f} us |",
         f"| decision latency: last frame in -> logits out, earlier frames done (mean / max) | "
         f"{result['decision_cycles_mean']:.0f} / {result['decision_cycles_max']} cycles "

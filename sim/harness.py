@@ -27,7 +27,7 @@ import numpy as np
 
 from amaranth.back import verilog as amaranth_verilog
 
-from qkspike.hw.core import Core
+from qkspike.hw.core import Core, frame_beats
 
 from .core_job import ClipOutcome, Trace, feature_words
 from .packing import struct_field
@@ -62,17 +62,24 @@ class CoreImage:
     label: str
     lanes: int
     stats: tuple[str, ...]
-    beats_per_clip: int
-    #: The input payload's bits (feature bytes and ``last``).
-    beat_bits: int
+    #: An utterance's shape, and the feature bytes per input beat.
+    frames: int
+    n_mels: int
+    port_bytes: int
     spike_bits: int
     residual_bits: int
     logit_bits: int
     logit_fields: dict
     max_cycles: int
-    frame_beats: int
-    port_bytes: int
-    n_mels: int
+
+    @property
+    def frame_beats(self) -> int:
+        return frame_beats(self.n_mels, self.port_bytes)
+
+    @property
+    def beat_bits(self) -> int:
+        """The input payload's bits: the feature bytes and ``last``."""
+        return 8 * self.port_bytes + 1
 
 
 def core_image(core: Core) -> CoreImage:
@@ -83,14 +90,12 @@ def core_image(core: Core) -> CoreImage:
     overhead = (core.layer_overhead + 2) * len(program.descriptors) * core.model.config.steps
     return CoreImage(
         verilog=amaranth_verilog.convert(core, name=TOPLEVEL), label=f"P{core.lanes}" + (f"E{core.engine_lanes}" if core.engine_lanes != core.lanes else ""),
-        lanes=core.lanes, stats=tuple(core.stats),
-        beats_per_clip=s["frames"] * core.frame_beats,
-        beat_bits=core.feature_port_bytes * 8 + 1, spike_bits=program.widths["spike"],
+        lanes=core.lanes, stats=tuple(core.stats), frames=s["frames"], n_mels=s["n_mels"],
+        port_bytes=core.feature_port_bytes, spike_bits=program.widths["spike"],
         residual_bits=program.widths["residual"], logit_bits=layout.size,
         logit_fields={name: (field.offset, field.width) for name, field in layout},
         max_cycles=_CYCLES_PER_DENSE_BOUND * (dense + overhead + s["frames"] * s["n_mels"])
-        + 10_000, frame_beats=core.frame_beats, port_bytes=core.feature_port_bytes,
-        n_mels=s["n_mels"])
+        + 10_000)
 
 
 def build_harness(image: CoreImage) -> VerilatorBuild:
@@ -175,8 +180,8 @@ def run_clips(image: CoreImage, features: np.ndarray, *, build: Optional[Verilat
     That doubles the simulated cycles.
     """
     build = build or build_harness(image)
+    frames = image.frames
     flat = np.asarray(features, dtype=np.uint8).reshape(len(features), -1)
-    frames = image.beats_per_clip // image.frame_beats
     if flat.shape[1] != frames * image.n_mels:
         raise HarnessError(f"clips have {flat.shape[1]} feature bytes, the core takes "
                            f"{frames * image.n_mels}")
@@ -192,7 +197,7 @@ def run_clips(image: CoreImage, features: np.ndarray, *, build: Optional[Verilat
         started = time.monotonic()
         done = subprocess.run(
             [str(build.directory / _PROGRAM), str(inputs), str(results), str(len(flat)),
-             str(image.beats_per_clip), str(beat_size), str(len(image.stats)),
+             str(frames * image.frame_beats), str(beat_size), str(len(image.stats)),
              str(image.max_cycles), str(image.frame_beats), str(int(decision))],
             capture_output=True, text=True)
         seconds = time.monotonic() - started

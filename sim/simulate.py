@@ -25,20 +25,21 @@ from . import core_job
 from .harness import CoreImage, build_harness, core_image, run_clips
 from .parallel import dask_client, default_jobs, run_tasks
 
-__all__ = ["simulate_clips", "simulate_batch", "CLOCK_MHZ", "clock_note"]
+__all__ = ["simulate_clips", "simulate_batch", "CLOCK_MHZ", "SHIPPED_CLOCK", "clock_note"]
 
 #: The clock of the latency figures: the boards' 100 MHz oscillators. Open place-and-route
 #: of the shipped core (P = 16, E = 64) on the ECP5 (LFE5UM5G-85F, speed 8) reached
 #: 103.1 MHz (docs/DESIGN.md, section 7); on the Artix-7 it is an estimate until Vivado's
 #: report confirms it, and every latency printed says so.
 CLOCK_MHZ = 100.0
+#: Where the shipped core's clock was last shown (docs/timing/), as every latency quotes it.
+SHIPPED_CLOCK = "103.1 MHz post-route on the ECP5-85F speed 8"
 
 
 def clock_note(cycles: float) -> str:
     """``cycles`` as time at :data:`CLOCK_MHZ`, saying where that clock is shown."""
     return (f"{cycles / CLOCK_MHZ:.0f} us at {CLOCK_MHZ:.0f} MHz; the shipped core reached "
-            f"103.1 MHz post-route on the ECP5-85F speed 8; an estimate on the Artix-7 until "
-            f"Vivado confirms it")
+            f"{SHIPPED_CLOCK}; an estimate on the Artix-7 until Vivado confirms it")
 
 
 def simulate_batch(model: IntegerModel, image: CoreImage, program: Program,
