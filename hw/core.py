@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from amaranth import Cat, Module, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -114,7 +114,13 @@ class Core(wiring.Component):
     A layer with ``nnz`` non-zero inputs takes ``walk_cycles + overhead`` cycles
     (:func:`pymodel.golden.sparse_engine.walk_cycles`: ``max(1, nnz) * ceil(C_out/E)`` when
     no chunk has more slices than ``max(1, nnz)``); :attr:`layer_overhead` is the fixed
-    part (``start`` + engine latency + post-processing latency + the idle check).
+    part (``start`` + engine latency + post-processing latency + the idle check). Between
+    time steps whose frames are in, the step's last layer hands the engine to the next
+    step's encoder as soon as its last chunk is accumulated, and the encoder walks while
+    that chunk drains: per layer and step, exactly
+    :func:`pymodel.golden.sparse_engine.step_layer_cycles` (checked in
+    ``tests/test_core.py``). The head (whose input is the last layer's spike counts) and
+    the decision latency's last step start only after the layer before them is done.
     """
 
     def __init__(self, model: IntegerModel, *, lanes: int,
@@ -290,23 +296,24 @@ class Core(wiring.Component):
                             ]
 
         # --- engine, post-processing, head ---------------------------------------------
+        post_side = self._post_side(m, seq, engine, post)
         m.d.comb += [
             engine.start.eq(seq.start),
             # Both layouts are sub-layouts of the sequencer's descriptor (hw/descriptor.py).
             engine.layer.eq(project(d, engine.layer_shape)),
-            post.control.eq(project(d, post.control_shape)),
             post.clear.eq(seq.clear),
             # Idle from the next cycle on: the last chunk, if any, is in the post-processor's
             # final stage, whose spikes and states are written at the end of this cycle.
             seq.layer_done.eq(~engine.busy & post.finishing),
-            counts.add.eq(post.out_valid & d.count_spikes), counts.chunk.eq(post.out.chunk),
+            seq.engine_free.eq(~engine.accumulating),
+            counts.add.eq(post.out_valid & post_side.count_spikes),
+            counts.chunk.eq(post.out.chunk),
             counts.spikes.eq(post.out.spikes), counts.clear.eq(seq.clear),
             logits.write.eq(post.logits_valid), logits.chunk.eq(post.logits_chunk),
             logits.acc.eq(post.logits), logits.send.eq(seq.send_logits),
             seq.logits_done.eq(logits.done),
             self.predicted.eq(logits.predicted), self.done.eq(seq.done),
         ]
-        wiring.connect(m, engine.o, post.i)
         wiring.connect(m, logits.o, wiring.flipped(self.o))
 
         # --- counters -------------------------------------------------------------------
@@ -330,21 +337,61 @@ class Core(wiring.Component):
         count("cycles", running)
         count("compute_cycles", seq.active | seq.send_logits | (logits.o.valid))
         count("frames", seq.frame_valid & seq.frame_ready)
-        count("steps", seq.active & seq.layer_done & (seq.layer == len(program.step) - 1)
-              & ~seq.start)
+        count("steps", seq.finish & (seq.layer == len(program.step) - 1))
         for index, desc in enumerate(program.descriptors):
             here = seq.layer == index
             count(f"{desc.name}.cycles", seq.active & here)
-            count(f"{desc.name}.events", seq.active & here & seq.layer_done & ~seq.start,
-                  engine.events)
+            # The walk is over when the layer finishes (even when handing over early).
+            count(f"{desc.name}.events", seq.finish & here, engine.events)
         with m.Switch(self.stat_select):
             for index, name in enumerate(self.stats):
                 with m.Case(index):
                     m.d.comb += self.stat_value.eq(counters[name])
 
         m.d.comb += [
-            self.trace_valid.eq(post.out_valid), self.trace_layer.eq(seq.layer),
-            self.trace_step.eq(seq.step), self.trace_chunk.eq(post.out.chunk),
+            self.trace_valid.eq(post.out_valid), self.trace_layer.eq(post_side.layer),
+            self.trace_step.eq(post_side.step), self.trace_chunk.eq(post.out.chunk),
             self.trace_spikes.eq(post.out.spikes), self.trace_residual.eq(post.out.residual),
         ]
         return m
+
+    def _post_side(self, m, seq, engine, post):
+        """The post-processor's own copy of its layer's descriptor fields, and the gate on
+        the engine's output that keeps one layer at a time in the post-processor.
+
+        Normally the copy loads in the cycle a layer starts, when the post-processor is
+        idle. When the sequencer hands the engine to the next step's encoder early
+        (:class:`hw.sequencer.Sequencer`), the step's last layer is still draining: the
+        copy keeps its fields until that layer's last slice is in the post-processor's final
+        stage, then loads the encoder's; the encoder's chunks wait in the engine's output
+        register until then and one cycle more, while the post-processor's registered
+        decodes of the new fields settle. Returns a view with ``count_spikes``, ``layer``
+        and ``step`` (for the spike counts and the trace)."""
+        d = seq.descriptor
+        control = Signal(post.control_shape)
+        side = Signal(data.StructLayout({"count_spikes": 1, "layer": seq.layer.shape(),
+                                         "step": seq.step.shape()}))
+        # The copy's layer has sent its last slice (true when nothing runs).
+        all_in = Signal(init=1)
+        newer = Signal()      # the sequencer has started a layer the copy does not hold yet
+        load = (seq.start | newer) & all_in & post.finishing
+        last_in = engine.o.valid & engine.o.ready & engine.o.payload.last
+        all_in_next = Mux(load, 0, all_in | last_in)
+        newer_next = ~load & (newer | seq.start)
+        # Closed while a started layer waits for the copy, and the cycle after it loads (the
+        # decodes settle). A register: the gate feeds the engine's stall, whose fan-out to
+        # the walk and the memories' enables is a critical path.
+        hold = Signal()
+        m.d.sync += [all_in.eq(all_in_next), newer.eq(newer_next),
+                     hold.eq((all_in_next & newer_next) | load)]
+        with m.If(load):
+            m.d.sync += [control.eq(project(d, post.control_shape)),
+                         side.count_spikes.eq(d.count_spikes), side.layer.eq(seq.layer),
+                         side.step.eq(seq.step)]
+        m.d.comb += [
+            post.control.eq(control),
+            engine.o.ready.eq(~hold),
+            post.i.valid.eq(engine.o.valid & ~hold),
+            post.i.payload.eq(engine.o.payload),
+        ]
+        return side

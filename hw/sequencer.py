@@ -47,6 +47,12 @@ class Sequencer(wiring.Component):
         complete stride waits for its step, the utterance has not ended).
     layer_done : In(1)
         The engine and the post-processor are idle from the next cycle on.
+    engine_free : In(1)
+        The engine's accumulators are free: the layer's last chunk is in its output
+        register (or gone), its slices perhaps still on their way to the post-processor.
+    finish : Out(1)
+        The current layer ends this cycle: ``layer_done``, or the step's last layer handing
+        the engine to the next step's encoder early (below).
     send_logits : Out(1), logits_done : In(1)
         Stream the head's logits out; they have gone.
     step : Out(16)
@@ -59,7 +65,11 @@ class Sequencer(wiring.Component):
     Latency
     -------
     Per layer: one ``start`` cycle, then the layer runs until ``layer_done``; the next
-    layer starts the cycle after.
+    layer starts the cycle after. Except between time steps: the next step's encoder reads
+    the window, not the spikes of the layer before it, so when its frames are in it starts
+    the cycle after the step's last layer has accumulated its last chunk
+    (``engine_free``); that layer's slices drain through the post-processor while the
+    encoder walks (the core holds the encoder's first chunk until they are through).
     """
 
     def __init__(self, program: Program):
@@ -73,6 +83,7 @@ class Sequencer(wiring.Component):
                                init=(1 << program.descriptors[0].c_in) - 1),
             "layer": Out(range(self.layers)),
             "start": Out(1), "active": Out(1), "waiting": Out(1), "layer_done": In(1),
+            "engine_free": In(1), "finish": Out(1),
             "send_logits": Out(1), "logits_done": In(1),
             "step": Out(16), "done": Out(1), "clear": Out(1),
         })
@@ -135,11 +146,15 @@ class Sequencer(wiring.Component):
                 m.d.comb += [self.start.eq(1), self.active.eq(1)]
                 m.next = "Run"
             with m.State("Run"):
-                m.d.comb += self.active.eq(1)
-                with m.If(self.layer_done):
+                last_of_step = self.layer == steps_layers - 1
+                # The hand-over: only to a step whose frames are in (the head reads this
+                # layer's spike counts, so it waits for `layer_done`).
+                hand_over = last_of_step & pending & self.engine_free
+                m.d.comb += [self.active.eq(1), self.finish.eq(self.layer_done | hand_over)]
+                with m.If(self.finish):
                     with m.If(self.layer == steps_layers):
                         m.next = "Send"
-                    with m.Elif(self.layer == steps_layers - 1):
+                    with m.Elif(last_of_step):
                         m.d.sync += self.step.eq(self.step + 1)
                         next_work()
                     with m.Else():

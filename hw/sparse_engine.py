@@ -144,7 +144,7 @@ class SparseEngine(wiring.Component):
     Members
     -------
     start : In(1)
-        Begin a layer; only while ``busy`` is low.
+        Begin a layer; only while ``accumulating`` is low.
     layer : In(layer_layout)
         ``c_out``, ``chunks``, ``weight_base``, ``row_stride``, ``bias_base``; sampled at
         ``start`` (which inputs count, ``c_in``, arrives through ``nonzero``). Lanes at or past ``c_out`` (the last chunk's padding, whose
@@ -163,6 +163,11 @@ class SparseEngine(wiring.Component):
         ``out_lanes``, and ``last`` on the layer's final slice.
     busy : Out(1)
         A layer is in flight (including a result not yet taken from ``o``).
+    accumulating : Out(1)
+        A layer's walk or multiply-accumulate is under way; ``start`` is taken whenever this
+        is low. The output register may then still hold the previous layer's last chunk:
+        its slices leave while the next layer walks, and the next layer's first chunk
+        waits for the register (the core may hold it further with ``o.ready``).
     events : Out(unsigned)
         Non-zero inputs of the current (or last) layer: counted once, not per chunk.
 
@@ -172,7 +177,9 @@ class SparseEngine(wiring.Component):
     Throughput: one (non-zero input, chunk) pair per cycle and one slice per cycle, so a
     layer takes :func:`pymodel.golden.sparse_engine.walk_cycles` cycles (``max(1, nnz)``
     per chunk when each chunk has at most ``nnz`` slices) plus the latency, plus one cycle
-    for ``start``; backpressure on ``o`` stalls the walk.
+    for ``start``; backpressure on ``o`` stalls the walk. ``accumulating`` falls when
+    the layer's last chunk enters the output register,
+    :func:`pymodel.golden.sparse_engine.last_chunk_cycle` cycles after ``start``.
     """
 
     latency = 3
@@ -229,6 +236,7 @@ class SparseEngine(wiring.Component):
             "nonzero": In(entries),
             "o": Out(stream.Signature(self.result_shape)),
             "busy": Out(1),
+            "accumulating": Out(1),
             "events": Out(range(entries + 1)),
         })
 
@@ -306,7 +314,8 @@ class SparseEngine(wiring.Component):
         # A finished chunk needs the output register: hold everything until it is free.
         stall = m_valid & m_last & self.o.valid & ~leaving
         m.d.comb += [weight_rd.en.eq(~stall), bias_rd.en.eq(~stall)]
-        m.d.comb += self.busy.eq(walking | r_valid | m_valid | self.o.valid)
+        m.d.comb += [self.accumulating.eq(walking | r_valid | m_valid),
+                     self.busy.eq(self.accumulating | self.o.valid)]
 
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += result_slice.eq(Mux(final_slice, 0, result_slice + 1))
@@ -327,7 +336,9 @@ class SparseEngine(wiring.Component):
         lanes_left = Signal(signed(len(layer.c_out) + 1))
         m.d.comb += lanes_left.eq(layer.c_out - chunk * lanes)
         next_first = Signal()   # the next event starts a chunk (its accumulators load the bias)
-        with m.If(self.start & ~self.busy):
+        # A start touches the walk's registers only: the output register's chunk (the last
+        # layer's, if any) goes on leaving a slice a cycle.
+        with m.If(self.start & ~self.accumulating):
             # The layer's first input, for the first event and for every later chunk.
             lowest, lowest_any = lowest_set_bit(m, self.nonzero, "start")
             m.d.sync += [

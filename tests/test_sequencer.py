@@ -17,13 +17,15 @@ def program():
     return compile_program(model, 4)
 
 
-def run(program, frame_counts, seed=0, frame_gap=0):
+def run(program, frame_counts, seed=0, frame_gap=0, hand_over=False):
     """Offer frames back to back, or ``frame_gap`` idle cycles apart; the stand-in engine
-    takes 1-6 cycles per layer."""
+    takes 1-6 cycles per layer and, with ``hand_over``, says its accumulators are free
+    some cycles before the layer is done."""
     dut = Sequencer(program)
     rng = np.random.default_rng(seed)
     log = {"starts": [], "done": 0, "accepted_at_encoder": [], "clears": 0,
-           "waiting_when_offered": [], "start_after_waiting": 0, "waiting_while_active": 0}
+           "waiting_when_offered": [], "start_after_waiting": 0, "waiting_while_active": 0,
+           "early_starts": [], "finishes": 0}
 
     async def frames(ctx):
         for count in frame_counts:
@@ -43,26 +45,32 @@ def run(program, frame_counts, seed=0, frame_gap=0):
             log["utterances"].append(count)
 
     async def engine(ctx):
-        busy_for, was_waiting = 0, 0
+        busy_for, free_for, was_waiting = 0, 0, 0
         for _ in range(20_000):
             ctx.set(dut.layer_done, busy_for == 0)
+            ctx.set(dut.engine_free, free_for == 0)
             ctx.set(dut.logits_done, 0)
-            _, _, start, layer, step, send, done, clear, live, c_in, waiting, active = \
-                await ctx.tick().sample(dut.start, dut.layer, dut.step, dut.send_logits,
-                                        dut.done, dut.clear, dut.live_inputs,
-                                        dut.descriptor.c_in, dut.waiting, dut.active)
+            _, _, start, layer, step, send, done, clear, live, c_in, waiting, active, \
+                finish = await ctx.tick().sample(
+                    dut.start, dut.layer, dut.step, dut.send_logits, dut.done, dut.clear,
+                    dut.live_inputs, dut.descriptor.c_in, dut.waiting, dut.active,
+                    dut.finish)
+            log["finishes"] += finish
             # `waiting` promises that nothing starts before another frame comes in (a frame
             # taken in a waiting cycle starts its step two cycles later, not one).
             log["start_after_waiting"] += bool(start and was_waiting)
             log["waiting_while_active"] += bool(waiting and active)
             was_waiting = waiting
-            busy_for = max(0, busy_for - 1)
+            if start and busy_for > 0:
+                log["early_starts"].append((layer, step))
+            busy_for, free_for = max(0, busy_for - 1), max(0, free_for - 1)
             if start:
                 log["starts"].append((layer, step))
                 log.setdefault("live_inputs", []).append((live, (1 << c_in) - 1))
                 if layer == 0:
                     log["accepted_at_encoder"].append(log.get("accepted", 0))
                 busy_for = int(rng.integers(1, 7))
+                free_for = int(rng.integers(0, busy_for)) if hand_over else busy_for
             if send:
                 ctx.set(dut.logits_done, 1)
                 await ctx.tick()
@@ -88,6 +96,7 @@ def test_step_program_then_head_in_golden_order(program):
                                                        for d in program.descriptors}
     assert [d.name for d in program.step] == step_layers(small_config())
     assert log["done"] == log["clears"] == 1
+    assert log["early_starts"] == [] and log["finishes"] == len(expected)
 
 
 def test_no_frame_overtakes_the_encoder_snapshot(program):
@@ -115,3 +124,22 @@ def test_waiting_only_when_every_frame_taken_is_processed(program):
         assert log["start_after_waiting"] == log["waiting_while_active"] == 0
     back_to_back = run(program, [8])
     assert back_to_back["start_after_waiting"] == back_to_back["waiting_while_active"] == 0
+
+
+def test_the_step_hands_the_engine_to_the_next_encoder_early(program):
+    """When the engine's accumulators are free before a layer is done, only the step's last
+    layer lets the next step's encoder start then, and only once that step's frames are
+    in; the layer order and the frames each encoder sees do not change, and every layer
+    finishes exactly once."""
+    layers, stride = len(program.step), program.sizes["stride"]
+    steps = 20 // stride
+    log = run(program, [20], seed=5, hand_over=True)
+    assert log["starts"] == [(l, t) for t in range(steps) for l in range(layers)] \
+        + [(layers, steps)]
+    assert log["early_starts"] and {layer for layer, _ in log["early_starts"]} == {0}
+    assert all(step > 0 for _, step in log["early_starts"])
+    assert log["accepted_at_encoder"] == [stride * (t + 1) for t in range(steps)]
+    assert log["finishes"] == len(log["starts"])
+    # Frames far apart: every step waits for its frames, so none starts early.
+    slow = run(program, [8], frame_gap=80, hand_over=True)
+    assert slow["early_starts"] == [] and slow["finishes"] == len(slow["starts"])

@@ -9,11 +9,27 @@ chunks of ``out_lanes`` (:func:`chunk_results` at that width), in the same order
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 
 from . import contract
 
-__all__ = ["chunk_results", "walk_cycles", "walk_order"]
+__all__ = ["chunk_results", "walk_cycles", "walk_order", "chunk_slices", "LayerTiming",
+           "layer_timing", "last_chunk_cycle", "step_layer_cycles"]
+
+#: Cycles from an event's walk cycle to its chunk entering the output register (read, MAC,
+#: register): :attr:`hw.sparse_engine.SparseEngine.latency`.
+ENGINE_LATENCY = 3
+#: Cycles from a slice's transfer to the post-processor to its final stage:
+#: :attr:`hw.postprocess.PostProcessor.latency`.
+POST_LATENCY = 3
+#: After a hand-over, cycles from the drained layer's last transfer until the next layer's
+#: first chunk may be transferred: the last slice reaches the post-processor's final stage
+#: (``POST_LATENCY``), the post-processor's copy of the descriptor loads (1) and its
+#: registered decodes settle (1) (``hw.core.Core._post_side``).
+HANDOVER_GAP = POST_LATENCY + 2
 
 
 def walk_order(factors) -> list[int]:
@@ -36,8 +52,84 @@ def walk_cycles(factors, c_out: int, lanes: int, out_lanes: int | None = None) -
     ``max(w, slices(g))`` cycles after chunk ``g``, and the last chunk's slices follow it.
     With one slice per chunk this is ``w * ceil(C_out / P)``, the sparse bound whenever
     ``nnz > 0``."""
-    out_lanes = lanes if out_lanes is None else out_lanes
     walk = max(1, int(np.count_nonzero(factors)))
-    slices = [min(lanes, c_out - start) for start in range(0, c_out, lanes)]
-    slices = [contract.lane_chunks(n, out_lanes) for n in slices]
+    slices = chunk_slices(c_out, lanes, out_lanes)
     return walk + sum(max(walk, n) for n in slices[:-1]) + slices[-1] - 1
+
+
+def chunk_slices(c_out: int, lanes: int, out_lanes: int | None = None) -> list[int]:
+    """Slices of ``out_lanes`` each chunk of ``lanes`` outputs leaves in (those past
+    ``C_out`` skipped)."""
+    out_lanes = lanes if out_lanes is None else out_lanes
+    return [contract.lane_chunks(min(lanes, c_out - start), out_lanes)
+            for start in range(0, c_out, lanes)]
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """One step layer in the core, in cycles from its ``start`` (cycle 0)."""
+
+    #: cycles the core counts for the layer: its ``start`` up to the cycle it finishes
+    cycles: int
+    #: the cycle its last slice is transferred to the post-processor
+    last_transfer: int
+
+
+def layer_timing(nnz: int, c_out: int, lanes: int, out_lanes: int | None = None, *,
+                 hand_over: bool = False,
+                 after: Optional[LayerTiming] = None) -> LayerTiming:
+    """When a step layer with ``nnz`` non-zero inputs finishes (``hw.core.Core``).
+
+    Chunk ``g`` enters the engine's output register at ``a[g]``: ``a[0] = walk + 3`` (one
+    event a cycle after ``start``, then the engine's latency), ``a[g+1] = max(a[g] + walk,
+    free[g])``, where ``free[g]``, the cycle the register is free again, is ``a[g]`` plus
+    the chunk's slices (one transfer a cycle). The layer normally finishes when its last
+    slice is in the post-processor's final stage, ``free[-1] + 2``: the sparse bound plus
+    7 (:func:`walk_cycles`). With ``hand_over`` (the step's last layer, the next step's
+    frames in) it finishes at ``a[-1]``, its accumulators free. ``after``: this layer
+    started the cycle after that one handed over, so its first chunk waits for the
+    register to empty and for the post-processor to take a new layer
+    (:data:`HANDOVER_GAP` after that layer's last transfer).
+    """
+    walk = max(1, int(nnz))
+    slices = chunk_slices(c_out, lanes, out_lanes)
+    arrive = release = walk + ENGINE_LATENCY
+    if after is not None:
+        last = after.last_transfer - after.cycles      # relative to this layer's start
+        arrive = max(arrive, last + 1)
+        release = max(arrive, last + HANDOVER_GAP)
+    free = release + slices[0]
+    for count in slices[1:]:
+        arrive = max(arrive + walk, free)
+        free = arrive + count
+    last_transfer = free - 1
+    finish = arrive if hand_over else last_transfer + POST_LATENCY
+    return LayerTiming(cycles=finish + 1, last_transfer=last_transfer)
+
+
+def last_chunk_cycle(nnz: int, c_out: int, lanes: int, out_lanes: int | None = None) -> int:
+    """Cycles from ``start`` until a layer's last chunk enters the engine's output register
+    (its ``accumulating`` falls then), the engine starting idle."""
+    return layer_timing(nnz, c_out, lanes, out_lanes, hand_over=True).cycles - 1
+
+
+def step_layer_cycles(events, c_outs, lanes: int, out_lanes: int | None = None) -> np.ndarray:
+    """Every step layer's cycles in every time step, shape (steps, layers), for an
+    utterance whose frames stay ahead of the compute (each step's frames are in by the
+    time the step before it ends, as at full speed): every step but the last hands the
+    engine over to the next. ``events[layer][step]``: non-zero inputs; ``c_outs[layer]``.
+    """
+    events = [np.asarray(layer_events) for layer_events in events]
+    steps = len(events[0])
+    cycles = np.zeros((steps, len(events)), dtype=np.int64)
+    handed = None
+    for step in range(steps):
+        for index, (nnz, c_out) in enumerate(zip((e[step] for e in events), c_outs)):
+            last_of_step = index == len(events) - 1
+            timing = layer_timing(nnz, c_out, lanes, out_lanes,
+                                  hand_over=last_of_step and step < steps - 1,
+                                  after=handed if index == 0 else None)
+            cycles[step, index] = timing.cycles
+            if last_of_step:
+                handed = timing if step < steps - 1 else None
+    return cycles
