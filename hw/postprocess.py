@@ -17,6 +17,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from qkspike.pymodel.golden import contract
+from qkspike.pymodel.golden.sparse_engine import POST_LATENCY
 
 from .descriptor import POST_FIELDS, descriptor_layout
 from .neuron import NeuronFire, NeuronIntegrate
@@ -86,7 +87,7 @@ class PostProcessor(wiring.Component):
     (read and rescale; residual add; integrate; fire), one chunk per cycle.
     """
 
-    latency = 3
+    latency = POST_LATENCY
 
     def __init__(self, program: Program):
         self.program = program

@@ -15,6 +15,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from qkspike.pymodel.golden import contract
+from qkspike.pymodel.golden.sparse_engine import ENGINE_LATENCY
 
 from .checks import check_int, reject
 from .descriptor import ENGINE_FIELDS, layout_for
@@ -178,11 +179,11 @@ class SparseEngine(wiring.Component):
     layer takes :func:`pymodel.golden.sparse_engine.walk_cycles` cycles (``max(1, nnz)``
     per chunk when each chunk has at most ``nnz`` slices) plus the latency, plus one cycle
     for ``start``; backpressure on ``o`` stalls the walk. ``accumulating`` falls when
-    the layer's last chunk enters the output register,
-    :func:`pymodel.golden.sparse_engine.last_chunk_cycle` cycles after ``start``.
+    the layer's last chunk enters the output register
+    (:func:`pymodel.golden.sparse_engine.layer_timing`).
     """
 
-    latency = 3
+    latency = ENGINE_LATENCY
 
     def __init__(self, *, lanes: int, entries: int, spike_bits: int, accumulator_bits: int,
                  bias_bits: int, weight_rows, bias_rows, max_chunks: int,

@@ -17,13 +17,14 @@ import numpy as np
 from . import contract
 
 __all__ = ["chunk_results", "walk_cycles", "walk_order", "chunk_slices", "LayerTiming",
-           "layer_timing", "last_chunk_cycle", "step_layer_cycles"]
+           "layer_timing", "step_layer_cycles", "ENGINE_LATENCY",
+           "POST_LATENCY", "HANDOVER_GAP"]
 
 #: Cycles from an event's walk cycle to its chunk entering the output register (read, MAC,
-#: register): :attr:`hw.sparse_engine.SparseEngine.latency`.
+#: register): :attr:`hw.sparse_engine.SparseEngine.latency` is this.
 ENGINE_LATENCY = 3
 #: Cycles from a slice's transfer to the post-processor to its final stage:
-#: :attr:`hw.postprocess.PostProcessor.latency`.
+#: :attr:`hw.postprocess.PostProcessor.latency` is this.
 POST_LATENCY = 3
 #: After a hand-over, cycles from the drained layer's last transfer until the next layer's
 #: first chunk may be transferred: the last slice reaches the post-processor's final stage
@@ -105,12 +106,6 @@ def layer_timing(nnz: int, c_out: int, lanes: int, out_lanes: int | None = None,
     last_transfer = free - 1
     finish = arrive if hand_over else last_transfer + POST_LATENCY
     return LayerTiming(cycles=finish + 1, last_transfer=last_transfer)
-
-
-def last_chunk_cycle(nnz: int, c_out: int, lanes: int, out_lanes: int | None = None) -> int:
-    """Cycles from ``start`` until a layer's last chunk enters the engine's output register
-    (its ``accumulating`` falls then), the engine starting idle."""
-    return layer_timing(nnz, c_out, lanes, out_lanes, hand_over=True).cycles - 1
 
 
 def step_layer_cycles(events, c_outs, lanes: int, out_lanes: int | None = None) -> np.ndarray:
