@@ -192,15 +192,11 @@ def training_frontend(hop: int):
     return FrontendConfig(hop=hop)
 
 
-def check_shape(stride: int, kernel: int | None, rate_penalty: float,
-                frames: int | None = None) -> int:
-    """``UsageError`` unless the stride divides an utterance's ``frames`` (default: the
-    shipped front end's), the kernel (default ``stride``) covers the stride and the
-    penalty is not negative; return the kernel."""
-    from qkspike.pymodel.model_config import ModelConfig
-
+def check_shape(stride: int, kernel: int | None, rate_penalty: float, frames: int) -> int:
+    """``UsageError`` unless the stride divides an utterance's ``frames``, the kernel
+    (default ``stride``) covers the stride and the penalty is not negative; return the
+    kernel."""
     check_at_least_one(("--stride", stride), ("--kernel", kernel))
-    frames = ModelConfig.frames if frames is None else frames
     if frames % stride:
         raise UsageError(f"--stride {stride} does not divide the {frames} frames of an "
                          f"utterance")

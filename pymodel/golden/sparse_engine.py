@@ -53,9 +53,10 @@ def walk_cycles(factors, c_out: int, lanes: int, out_lanes: int | None = None) -
     ``max(w, slices(g))`` cycles after chunk ``g``, and the last chunk's slices follow it.
     With one slice per chunk this is ``w * ceil(C_out / P)``, the sparse bound whenever
     ``nnz > 0``."""
-    walk = max(1, int(np.count_nonzero(factors)))
-    slices = chunk_slices(c_out, lanes, out_lanes)
-    return walk + sum(max(walk, n) for n in slices[:-1]) + slices[-1] - 1
+    # The chunk recurrence is layer_timing's: its last slice leaves ENGINE_LATENCY cycles
+    # after the walk and output would end without the pipeline.
+    timing = layer_timing(int(np.count_nonzero(factors)), c_out, lanes, out_lanes)
+    return timing.last_transfer - ENGINE_LATENCY
 
 
 def chunk_slices(c_out: int, lanes: int, out_lanes: int | None = None) -> list[int]:
