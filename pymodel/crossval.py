@@ -116,9 +116,10 @@ def cross_validate(dataset: Dataset, model_config: ModelConfig, frontend: Fronte
         folds = [done[index] for index in range(len(tasks))]
     summary = summarise(folds, list(model_config.classes))
     summary["train_config"] = asdict(config)
-    # The network's shape and front end: what --stride, --kernel and --hop trained.
+    # The network's shape and front end: what --stride, --kernel, --hop and --blocks trained.
     summary["model_config"] = {"stride": model_config.stride, "kernel": model_config.kernel,
-                               "frames": model_config.frames, "steps": model_config.steps}
+                               "frames": model_config.frames, "steps": model_config.steps,
+                               "blocks": model_config.blocks}
     summary["frontend"] = frontend.to_dict()
     if teacher_folder is not None:
         summary["teacher_folder"] = str(teacher_folder)

@@ -110,6 +110,10 @@ def add_training(parser) -> None:
                         help="frames the encoder sees per step, at least S (default: S, "
                              "frame stacking, as the shipped model; the earlier 50-step "
                              "model: --stride 2 --kernel 3 --rate-penalty 0)")
+    parser.add_argument("--blocks", type=int, default=ModelConfig.blocks, metavar="N",
+                        help="transformer blocks: each costs four layer passes a time step "
+                             "(Q/K, output projection, two MLP layers), about 10 fixed cycles "
+                             "each besides its spikes (default: %(default)s)")
     parser.add_argument("--rate-penalty", type=float, default=TrainConfig.rate_penalty,
                         metavar="W",
                         help="weight of the firing-rate penalty (spike traffic as a fraction "
@@ -218,6 +222,10 @@ def check_training(args) -> int:
     distillation_settings(args)
     from qkspike.pymodel.model_config import ModelConfig
     head_leak_shifts(args.head_leaks, ModelConfig.heads)
+    from qkspike.pymodel.modelfile import CONFIG_RANGES
+    lowest, highest = CONFIG_RANGES["blocks"]     # the model file's schema
+    if not lowest <= args.blocks <= highest:
+        raise UsageError(f"--blocks must be {lowest} to {highest}, not {args.blocks}")
     frames = training_frontend(args.hop).frames
     return check_shape(args.stride, args.kernel, args.rate_penalty, frames)
 
@@ -243,7 +251,7 @@ def training_configs(args, classes) -> tuple:
     kernel = check_training(args)
     frontend = training_frontend(args.hop)
     shape = ModelConfig(classes=tuple(classes), stride=args.stride, kernel=kernel,
-                        frames=frontend.frames, n_mels=frontend.n_mels)
+                        frames=frontend.frames, n_mels=frontend.n_mels, blocks=args.blocks)
     head_leaks = head_leak_shifts(args.head_leaks, shape.heads)
     if head_leaks:
         qk = replace(shape.neurons["qk"], head_leak_shifts=head_leaks)

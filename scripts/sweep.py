@@ -1,4 +1,4 @@
-"""``qkspike sweep``: the design-space sweep of time steps, firing-rate penalty and lanes
+"""``qkspike sweep``: the design-space sweep of time steps, firing-rate penalty, blocks and lanes
 (a benchmark: each trained point takes minutes to tens of minutes on 2 cores; resumable).
 
 Writes ``sweep.json``, ``sweep.md`` (the table, Pareto rows marked) and ``sweep.png`` (integer
@@ -40,6 +40,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kernel-overlap", type=int, default=1, metavar="N",
                         help="encoder kernel = stride + N frames (0: frame stacking; "
                              "default: %(default)s, the shipped 3 at stride 2)")
+    parser.add_argument("--blocks", default=None, metavar="N[,N]",
+                        help="transformer blocks of the trained points, each four layer "
+                             "passes a time step (default: 2)")
     parser.add_argument("--rate-penalty", default=None, metavar="W[,W]",
                         help="firing-rate penalty weights to train (default: 0 when --stride "
                              "is given)")
@@ -70,11 +73,18 @@ def add_arguments(parser) -> None:
 
 def points_from_args(args) -> list:
     from qkspike.pymodel import modelfile
+    from qkspike.pymodel.model_config import ModelConfig
+    from qkspike.pymodel.modelfile import CONFIG_RANGES
     from qkspike.sim.sweep import Point, grid
 
     points = []
-    if args.stride is not None or args.rate_penalty is not None:
+    if args.stride is not None or args.rate_penalty is not None or args.blocks is not None:
         strides = _list(int, args.stride or "2", "--stride")
+        depths = _list(int, args.blocks or str(ModelConfig.blocks), "--blocks")
+        lowest, highest = CONFIG_RANGES["blocks"]
+        for depth in depths:
+            if not lowest <= depth <= highest:
+                raise UsageError(f"--blocks must be {lowest} to {highest}, not {depth}")
         penalties = _list(float, args.rate_penalty or "0", "--rate-penalty")
         if args.kernel_overlap < 0:
             raise UsageError(f"--kernel-overlap must be 0 or more, not {args.kernel_overlap}")
@@ -83,7 +93,7 @@ def points_from_args(args) -> list:
             for penalty in penalties:
                 check_shape(stride, stride + args.kernel_overlap, penalty, frontend.frames)
         points += grid(strides, penalties, kernel=lambda s: s + args.kernel_overlap,
-                       hop=frontend.hop)
+                       hop=frontend.hop, blocks=depths)
     for text in (args.models or "").split(","):
         if text.strip():
             path = Path(text.strip())
@@ -91,10 +101,10 @@ def points_from_args(args) -> list:
             points.append(Point(path.stem, model.config.stride, model.config.kernel,
                                 float(model.metadata.get("train_config", {})
                                       .get("rate_penalty", 0.0)), str(path),
-                                model.frontend.hop))
+                                model.frontend.hop, model.config.blocks))
     if not points:
-        raise UsageError("nothing to sweep: give --stride and/or --rate-penalty to train, "
-                         "or --models")
+        raise UsageError("nothing to sweep: give --stride, --rate-penalty and/or --blocks "
+                         "to train, or --models")
     names = [point.name for point in points]
     if len(set(names)) != len(names):
         raise UsageError(f"two points share a name: {', '.join(names)}")

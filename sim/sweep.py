@@ -1,4 +1,5 @@
-"""Design-space sweep: time steps x firing-rate penalty x lanes, from training to the RTL.
+"""Design-space sweep: time steps x firing-rate penalty x blocks x lanes, from training to
+the RTL.
 
 For every *point* (a model shape and training setting, or a model file given as it is) the
 sweep trains a model on the data set's training split (``points/NAME/model.npz``) and,
@@ -44,6 +45,8 @@ class Point:
     model: Optional[str] = None
     #: The front end's hop (samples between frames); a frame count follows from it.
     hop: int = FrontendConfig.hop
+    #: Transformer blocks: four layer passes a time step each.
+    blocks: int = ModelConfig.blocks
 
     @property
     def steps(self) -> int:
@@ -52,14 +55,21 @@ class Point:
 
 def grid(strides: Sequence[int], penalties: Sequence[float], *,
          kernel: Optional[Callable[[int], int]] = None,
-         hop: int = FrontendConfig.hop) -> list[Point]:
-    """Every (stride, penalty) pair as a point named ``s<stride>_k<kernel>_r<penalty>``
-    (``h<hop>_`` before it for a front end other than the default's);
-    ``kernel(stride)`` gives the encoder kernel (default: ``stride + 1``)."""
+         hop: int = FrontendConfig.hop,
+         blocks: Sequence[int] = (ModelConfig.blocks,)) -> list[Point]:
+    """Every (blocks, stride, penalty) triple as a point named ``s<stride>_k<kernel>_r<penalty>``
+    (``h<hop>_`` before it for a front end other than the default's, ``b<blocks>_`` for a
+    block count other than :class:`ModelConfig`'s); ``kernel(stride)`` gives the encoder
+    kernel (default: ``stride + 1``)."""
     kernel = kernel or (lambda stride: stride + 1)
     prefix = f"h{hop}_" if hop != FrontendConfig.hop else ""
-    return [Point(f"{prefix}s{s}_k{kernel(s)}_r{p:g}", s, kernel(s), float(p), hop=hop)
-            for s in strides for p in penalties]
+
+    def name(b, s, p):
+        depth = f"b{b}_" if b != ModelConfig.blocks else ""
+        return f"{depth}{prefix}s{s}_k{kernel(s)}_r{p:g}"
+
+    return [Point(name(b, s, p), s, kernel(s), float(p), hop=hop, blocks=b)
+            for b in blocks for s in strides for p in penalties]
 
 
 def _model_path(out: Path, point: Point) -> Path:
@@ -96,7 +106,7 @@ def train_point(dataset, frontend, config: TrainConfig, out: Path, task: tuple) 
         frontend = replace(frontend, hop=point.hop)
         model_config = ModelConfig(classes=dataset.classes, stride=point.stride,
                                    kernel=point.kernel, frames=frontend.frames,
-                                   n_mels=frontend.n_mels)
+                                   n_mels=frontend.n_mels, blocks=point.blocks)
     folder = out / "points" / point.name
     if speaker is not None:
         fold = crossval.run_fold(dataset, speaker, model_config, frontend, config,
@@ -300,6 +310,7 @@ def flat_rows(result: dict) -> list[dict]:
             flat.append({"name": row["point"]["name"], "lanes": p, "engine_lanes": e,
                          "lane_key": lane_key(p, e),
                          "steps": Point(**row["point"]).steps,
+                         "blocks": Point(**row["point"]).blocks,
                          "rate_penalty": row["point"]["rate_penalty"],
                          "accuracy": row["test"]["accuracy"],
                          "float_accuracy": row["test"]["float_accuracy"],
@@ -332,15 +343,16 @@ def format_sweep(result: dict) -> str:
     rows = flat_rows(result)
     front = set(pareto_front(rows))
     held = ", ".join(result["holdout"]) or "none"
-    lines = [f"| point | steps | rate penalty | P[:E] | FSDD test int. % | float % | "
+    lines = [f"| point | steps | blocks | rate penalty | P[:E] | FSDD test int. % | float % | "
              f"held-out ({held}) int. % | bit-exact | cycles mean / max | decision mean | "
              f"LUT | FF | BRAM36 | DSP | Fmax MHz (ECP5-85F-8) | Pareto |",
-             "| --- " * 16 + "|"]
+             "| --- " * 17 + "|"]
     for i, r in enumerate(rows):
         resources = " | ".join(str(r.get(key, "-")) for key in RESOURCES)
         fmax = f"{r['fmax_mhz']:.1f}" if "fmax_mhz" in r else "-"
         lines.append(
-            f"| {r['name']} | {r['steps']} | {r['rate_penalty']:g} | {r['lane_key']} | "
+            f"| {r['name']} | {r['steps']} | {r['blocks']} | {r['rate_penalty']:g} | "
+            f"{r['lane_key']} | "
             f"{_percent(r['accuracy'])} | {_percent(r['float_accuracy'])} | "
             f"{_percent(r['holdout_accuracy'])} | {r['bit_exact']} / {r['clips']} | "
             f"{r['cycles_mean']:,.0f} / {r['cycles_max']:,} | {r['decision_cycles_mean']:.0f} | "

@@ -21,6 +21,9 @@ def test_grid_names_every_stride_and_penalty_pair():
     longer_hop = grid([5], [0.5], kernel=lambda s: s, hop=160)
     assert longer_hop == [Point("h160_s5_k5_r0.5", 5, 5, 0.5, hop=160)]
     assert longer_hop[0].steps == 10
+    # Block counts: one point per depth, named when it is not the model's default.
+    depths = grid([4], [0.5], kernel=lambda s: s, blocks=[1, 2])
+    assert depths == [Point("b1_s4_k4_r0.5", 4, 4, 0.5, blocks=1), Point("s4_k4_r0.5", 4, 4, 0.5)]
 
 
 def test_pareto_front_keeps_only_the_rows_nothing_beats():
@@ -54,7 +57,7 @@ def test_table_and_plot_show_every_point_and_mark_the_front(tmp_path):
                       _row("b", 4, 1, 0.98, 10000), _row("c", 4, 2, 0.97, 12000)])
     table = format_sweep(result).splitlines()
     assert "held-out (theo)" in table[0]
-    assert table[2].startswith("| a | 50 | 0 | 16 | 99.00 |")
+    assert table[2].startswith("| a | 50 | 2 | 0 | 16 | 99.00 |")   # an old record: 2 blocks
     assert "| 1 | 2 | 3.5 | 4 | 106.5 | yes |" in table[2]
     assert table[3].endswith("| - | - | - | - | - | yes |")      # b: cheaper, on the front
     assert table[4].endswith("| - | - | - | - | - |  |")         # c: b beats it
@@ -67,7 +70,7 @@ def test_an_engine_wider_than_the_lanes_is_its_own_row(tmp_path):
     result = _result([_row("a", 4, 0.5, 0.99, 6000, lanes="16:64"),
                       _row("a", 4, 0.5, 0.99, 12000, lanes="16")])
     table = format_sweep(result).splitlines()
-    assert table[2].startswith("| a | 25 | 0.5 | 16:64 | 99.00 |")
+    assert table[2].startswith("| a | 25 | 2 | 0.5 | 16:64 | 99.00 |")
     plot_sweep(result, tmp_path / "s.png")
     assert parse_lane_key("16:64") == (16, 64) and parse_lane_key(16) == (16, 16)
     assert lane_key(16, 16) == "16" and lane_key(16, 64) == "16:64"
@@ -78,6 +81,7 @@ def test_an_engine_wider_than_the_lanes_is_its_own_row(tmp_path):
     (["--stride", "3"], "--stride 3 does not divide the 100 frames"),
     (["--stride", "4", "--kernel-overlap", "-1"], "--kernel-overlap must be 0 or more"),
     (["--rate-penalty", "x"], "--rate-penalty: not a comma-separated list of numbers"),
+    (["--blocks", "1,0"], "--blocks must be 1 to 64, not 0"),
     (["--rate-penalty", "-1"], "--rate-penalty must be 0 or more"),
     (["--stride", "2", "--lanes", "0"], "--lanes must be at least 1"),
     (["--stride", "2", "--lanes", "16:24"], "--lanes 16:24: the engine lanes must be a multiple"),

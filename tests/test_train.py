@@ -126,6 +126,8 @@ def test_crossval_trains_a_model_per_held_out_speaker_and_resumes(tmp_path, caps
     assert capsys.readouterr().out.count("done before, kept") == 2
     assert main(argv + ["--augment", "voice"]) == 2                 # other settings: refused
     assert "fold-ann.npz: trained with other settings (augment)" in capsys.readouterr().err
+    assert main(argv + ["--blocks", "1"]) == 2                      # another shape too
+    assert "(model blocks)" in capsys.readouterr().err
     argv[argv.index("--qat-epochs") + 1] = "2"
     assert main(argv) == 2
     assert "(qat_epochs)" in capsys.readouterr().err
@@ -177,6 +179,10 @@ def test_sweep_point_trains_at_its_stride_then_is_reused_or_refused(tmp_path):
                     (replace(point, kernel=5), None))
     held = train_point(dataset, FrontendConfig(), config, tmp_path / "sw", (point, "bob"))
     assert held["speaker"] == "bob" and held["clips"] == 16          # every clip of bob
+    shallow = replace(point, name="b1_s4_k4_r1", blocks=1)          # --blocks 1
+    train_point(dataset, FrontendConfig(), config, tmp_path / "sw", (shallow, None))
+    model = modelfile.load(tmp_path / "sw" / "points" / "b1_s4_k4_r1" / "model.npz")
+    assert model.config.blocks == 1 and "b1_qk" not in model.layers
 
 
 def test_evaluation_features_are_not_augmented():
