@@ -116,8 +116,9 @@ class Core(wiring.Component):
     no chunk has more slices than ``max(1, nnz)``); :attr:`layer_overhead` is the fixed
     part (``start`` + engine latency + post-processing latency + the idle check). Between
     time steps whose frames are in, the step's last layer hands the engine to the next
-    step's encoder as soon as its last chunk is accumulated, and the encoder walks while
-    that chunk drains: per layer and step, exactly
+    step's encoder as soon as its walk has issued its last event, and the encoder walks
+    while that layer's last events are accumulated and its last chunk drains: per layer
+    and step, exactly
     :func:`pymodel.golden.sparse_engine.step_layer_cycles` (checked in
     ``tests/test_core.py``). The head (whose input is the last layer's spike counts) and
     the decision latency's last step start only after the layer before them is done.
@@ -305,7 +306,7 @@ class Core(wiring.Component):
             # Idle from the next cycle on: the last chunk, if any, is in the post-processor's
             # final stage, whose spikes and states are written at the end of this cycle.
             seq.layer_done.eq(~engine.busy & post.finishing),
-            seq.engine_free.eq(~engine.accumulating),
+            seq.engine_free.eq(~engine.walking),
             counts.add.eq(post.out_valid & post_side.count_spikes),
             counts.chunk.eq(post.out.chunk),
             counts.spikes.eq(post.out.spikes), counts.clear.eq(seq.clear),

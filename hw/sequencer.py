@@ -48,8 +48,9 @@ class Sequencer(wiring.Component):
     layer_done : In(1)
         The engine and the post-processor are idle from the next cycle on.
     engine_free : In(1)
-        The engine's accumulators are free: the layer's last chunk is in its output
-        register (or gone), its slices perhaps still on their way to the post-processor.
+        The engine's walk is free: the layer has issued its last event (it may still be on
+        its way through the engine's read and MAC stages, and its last chunk's slices on
+        their way to the post-processor).
     finish : Out(1)
         The current layer ends this cycle: ``layer_done``, or the step's last layer handing
         the engine to the next step's encoder early (below).
@@ -67,9 +68,10 @@ class Sequencer(wiring.Component):
     Per layer: one ``start`` cycle, then the layer runs until ``layer_done``; the next
     layer starts the cycle after. Except between time steps: the next step's encoder reads
     the window, not the spikes of the layer before it, so when its frames are in it starts
-    the cycle after the step's last layer has accumulated its last chunk
-    (``engine_free``); that layer's slices drain through the post-processor while the
-    encoder walks (the core holds the encoder's first chunk until they are through).
+    the cycle after the step's last layer has issued its last event (``engine_free``);
+    that layer's last events are accumulated and its slices drain through the
+    post-processor while the encoder walks (the core holds the encoder's first chunk until
+    they are through).
     """
 
     def __init__(self, program: Program):

@@ -145,7 +145,7 @@ class SparseEngine(wiring.Component):
     Members
     -------
     start : In(1)
-        Begin a layer; only while ``accumulating`` is low.
+        Begin a layer; only while ``walking`` is low.
     layer : In(layer_layout)
         ``c_out``, ``chunks``, ``weight_base``, ``row_stride``, ``bias_base``; sampled at
         ``start`` (which inputs count, ``c_in``, arrives through ``nonzero``). Lanes at or past ``c_out`` (the last chunk's padding, whose
@@ -164,11 +164,13 @@ class SparseEngine(wiring.Component):
         ``out_lanes``, and ``last`` on the layer's final slice.
     busy : Out(1)
         A layer is in flight (including a result not yet taken from ``o``).
-    accumulating : Out(1)
-        A layer's walk or multiply-accumulate is under way; ``start`` is taken whenever this
-        is low. The output register may then still hold the previous layer's last chunk:
-        its slices leave while the next layer walks, and the next layer's first chunk
-        waits for the register (the core may hold it further with ``o.ready``).
+    walking : Out(1)
+        The walk stage is issuing a layer's events; ``start`` is taken whenever this is low.
+        The read and MAC stages may then still hold the previous layer's last events and
+        the output register its last chunk: they go on (a start touches the walk's
+        registers only), the next layer's events follow them down the pipeline, and its
+        first chunk waits for the register (the core may hold it further with
+        ``o.ready``).
     events : Out(unsigned)
         Non-zero inputs of the current (or last) layer: counted once, not per chunk.
 
@@ -178,8 +180,8 @@ class SparseEngine(wiring.Component):
     Throughput: one (non-zero input, chunk) pair per cycle and one slice per cycle, so a
     layer takes :func:`pymodel.golden.sparse_engine.walk_cycles` cycles (``max(1, nnz)``
     per chunk when each chunk has at most ``nnz`` slices) plus the latency, plus one cycle
-    for ``start``; backpressure on ``o`` stalls the walk. ``accumulating`` falls when
-    the layer's last chunk enters the output register
+    for ``start``; backpressure on ``o`` stalls the walk. ``walking`` falls the cycle
+    after the layer's last event is issued
     (:func:`pymodel.golden.sparse_engine.layer_timing`).
     """
 
@@ -237,7 +239,7 @@ class SparseEngine(wiring.Component):
             "nonzero": In(entries),
             "o": Out(stream.Signature(self.result_shape)),
             "busy": Out(1),
-            "accumulating": Out(1),
+            "walking": Out(1),
             "events": Out(range(entries + 1)),
         })
 
@@ -315,8 +317,8 @@ class SparseEngine(wiring.Component):
         # A finished chunk needs the output register: hold everything until it is free.
         stall = m_valid & m_last & self.o.valid & ~leaving
         m.d.comb += [weight_rd.en.eq(~stall), bias_rd.en.eq(~stall)]
-        m.d.comb += [self.accumulating.eq(walking | r_valid | m_valid),
-                     self.busy.eq(self.accumulating | self.o.valid)]
+        m.d.comb += [self.walking.eq(walking),
+                     self.busy.eq(walking | r_valid | m_valid | self.o.valid)]
 
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += result_slice.eq(Mux(final_slice, 0, result_slice + 1))
@@ -337,9 +339,10 @@ class SparseEngine(wiring.Component):
         lanes_left = Signal(signed(len(layer.c_out) + 1))
         m.d.comb += lanes_left.eq(layer.c_out - chunk * lanes)
         next_first = Signal()   # the next event starts a chunk (its accumulators load the bias)
-        # A start touches the walk's registers only: the output register's chunk (the last
-        # layer's, if any) goes on leaving a slice a cycle.
-        with m.If(self.start & ~self.accumulating):
+        # A start touches the walk's registers only: the last layer's final events go on
+        # through the read and MAC stages, and its chunk in the output register goes on
+        # leaving a slice a cycle.
+        with m.If(self.start & ~walking):
             # The layer's first input, for the first event and for every later chunk.
             lowest, lowest_any = lowest_set_bit(m, self.nonzero, "start")
             m.d.sync += [
@@ -350,6 +353,8 @@ class SparseEngine(wiring.Component):
                 row_base.eq(self.layer.weight_base), self.events.eq(0),
                 next_row_base.eq(self.layer.weight_base + self.layer.row_stride),
             ]
+            with m.If(~stall):
+                m.d.sync += r_valid.eq(0)    # the last layer's final event moves on to the MAC
         with m.Elif(walking & ~stall):
             m.d.sync += [
                 # The head's factor, picked here from its index register: the read stage

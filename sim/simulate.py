@@ -29,11 +29,11 @@ __all__ = ["simulate_clips", "simulate_batch", "CLOCK_MHZ", "SHIPPED_CLOCK", "cl
 
 #: The clock of the latency figures: the boards' 100 MHz oscillators. Open place-and-route
 #: of the shipped core (P = 16, E = 64) on the ECP5 (LFE5UM5G-85F, speed 8) reached
-#: 101.6 MHz (docs/DESIGN.md, section 7); on the Artix-7 it is an estimate until Vivado's
+#: 100.5 MHz (docs/DESIGN.md, section 7); on the Artix-7 it is an estimate until Vivado's
 #: report confirms it, and every latency printed says so.
 CLOCK_MHZ = 100.0
 #: Where the shipped core's clock was last shown (docs/timing/), as every latency quotes it.
-SHIPPED_CLOCK = "101.6 MHz post-route on the ECP5-85F speed 8"
+SHIPPED_CLOCK = "100.5 MHz post-route on the ECP5-85F speed 8"
 
 
 def clock_note(cycles: float) -> str:

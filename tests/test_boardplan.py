@@ -109,12 +109,16 @@ def test_timing_places_and_routes_a_small_core_on_an_ecp5(tmp_path, small_model_
     """``qkspike timing`` end to end on the open flow: a post-route Fmax, the critical path
     of the clock (its delay is the clock period the Fmax stands for), JSON and table."""
     out = tmp_path / "timing.json"
-    # The 25F has 28 multipliers: an engine as wide as the 4 lanes, not the default 64.
+    # The 25F has 28 multipliers: an engine as wide as the 4 lanes, not the default 64. A
+    # fixed placer seed: with nextpnr's default one, router1 stopped converging on this
+    # netlist when the engine began taking `start` at the end of the walk (still 500 arcs
+    # overused after 9 minutes of routing; seeds 0 and 2 route it in about 2 minutes).
     assert main(["timing", "--model", str(small_model_file), "--lanes", "4",
                  "--engine-lanes", "4", "--part", "LFE5U-25F", "--speed", "6", "--target-mhz", "50", "--json", str(out),
-                 "--workdir", str(tmp_path / "work")]) == 0
+                 "--workdir", str(tmp_path / "work"), "--seed", "2"]) == 0
     report = json.loads(out.read_text())
-    assert (report["part"], report["speed"], report["target_mhz"]) == ("LFE5U-25F", 6, 50)
+    assert (report["part"], report["speed"], report["target_mhz"], report["seed"]) == (
+        "LFE5U-25F", 6, 50, 2)
     assert 10 < report["fmax_mhz"] < 400
     assert report["timing_met"] == (report["fmax_mhz"] >= 50)
     register_to_register = [p for p in report["paths"]

@@ -152,6 +152,55 @@ def test_engine_pysim_with_backpressure_gives_the_same_results(out_lanes):
         assert [c["acc"] for c in chunks] == job["expected"]
 
 
+def run_pysim_early_starts(engine, jobs, ready):
+    """Start each job in the first cycle ``walking`` is low, while the job before it may
+    still be in the read and MAC stages and its chunks in the output register; collect the
+    transfers and split them at ``last``. Returns (results per job, starts that found the
+    engine still busy)."""
+    got, early = [], 0
+
+    async def testbench(ctx):
+        nonlocal early
+        readiness = itertools.cycle(PATTERNS[ready])
+        pending, chunks = list(jobs), []
+        while len(got) < len(jobs):
+            starting = bool(pending) and not ctx.get(engine.walking)
+            if starting:
+                job = pending.pop(0)
+                early += bool(ctx.get(engine.busy))
+                ctx.set(engine.layer, job["layer"])
+                ctx.set(engine.vector, job["vector"])
+                ctx.set(engine.nonzero, job["nonzero"])
+            ctx.set(engine.start, starting)
+            take = next(readiness)
+            ctx.set(engine.o.ready, take)
+            _, _, valid, payload = await ctx.tick().sample(engine.o.valid, engine.o.payload)
+            if valid and take:
+                chunks.append(pysim.to_python(payload))
+                if payload.last:
+                    got.append(chunks)
+                    chunks = []
+
+    pysim.simulate(engine, testbench)
+    return got, early
+
+
+@pytest.mark.parametrize("lanes, out_lanes, ready", [(4, 4, "full"), (8, 2, "full"),
+                                                     (4, 2, "sparse")])
+def test_a_start_as_the_walk_ends_follows_the_last_layer_down_the_pipeline(
+        lanes, out_lanes, ready):
+    """``start`` is taken whenever ``walking`` is low: the previous layer's last events
+    still in the read and MAC stages, and its chunk in the output register, finish as if
+    alone, and the new layer's results follow them, each job equal to the golden model."""
+    engine, jobs = build(lanes, seed=3, out_lanes=out_lanes)
+    got, early = run_pysim_early_starts(engine, jobs * 2, ready)
+    assert early == len(jobs) * 2 - 1          # every start but the first overlapped
+    for number, (job, chunks) in enumerate(zip(jobs * 2, got)):
+        problem = first_mismatch(f"job {number} (layer {job['layer']})", job["expected"],
+                                 [c["acc"] for c in chunks])
+        assert problem is None, problem
+
+
 def test_a_shifted_weight_row_is_caught():
     """Breaking the weight layout by one row must fail the comparison."""
     layers, weight_rows, bias_rows = make_layers(4)

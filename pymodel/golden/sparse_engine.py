@@ -75,6 +75,10 @@ class LayerTiming:
     cycles: int
     #: the cycle its last slice is transferred to the post-processor
     last_transfer: int
+    #: the cycles, as inclusive ``(first, last)`` runs, in which the engine stalls because
+    #: one of this layer's chunks waits in the MAC stage for the output register; after a
+    #: hand-over the next layer's walk stands still in those still to come
+    stalls: tuple[tuple[int, int], ...] = ()
 
 
 def layer_timing(nnz: int, c_out: int, lanes: int, out_lanes: int | None = None, *,
@@ -82,31 +86,55 @@ def layer_timing(nnz: int, c_out: int, lanes: int, out_lanes: int | None = None,
                  after: Optional[LayerTiming] = None) -> LayerTiming:
     """When a step layer with ``nnz`` non-zero inputs finishes (``hw.core.Core``).
 
-    Chunk ``g`` enters the engine's output register at ``a[g]``: ``a[0] = walk + 3`` (one
-    event a cycle after ``start``, then the engine's latency), ``a[g+1] = max(a[g] + walk,
-    free[g])``, where ``free[g]``, the cycle the register is free again, is ``a[g]`` plus
-    the chunk's slices (one transfer a cycle). The layer normally finishes when its last
-    slice is in the post-processor's final stage, ``free[-1] + 2``: the sparse bound plus
-    7 (:func:`walk_cycles`). With ``hand_over`` (the step's last layer, the next step's
-    frames in) it finishes at ``a[-1]``, its accumulators free. ``after``: this layer
-    started the cycle after that one handed over, so its first chunk waits for the
-    register to empty and for the post-processor to take a new layer
+    The engine's pipeline: the walk issues one event a cycle from cycle 1 (``w = max(1,
+    nnz)`` per chunk of ``lanes`` outputs), an event is in the read stage the cycle after
+    its issue and in the MAC stage the cycle after that; a chunk's last event moves from
+    the MAC stage into the output register at the end of the first cycle the register is
+    free or its last slice leaves, and until then the whole pipeline, walk included,
+    stands still (a stall). The register's chunk leaves in slices, one a cycle. So chunk
+    ``g`` enters the register at ``a[0] = w + 3``, ``a[g+1] = max(a[g] + w, free[g])``
+    without stalls, ``free[g]`` being ``a[g]`` plus the chunk's slices. The layer normally
+    finishes when its last slice is in the post-processor's final stage: the sparse bound
+    plus 7 (:func:`walk_cycles`). With ``hand_over`` (the step's last layer, the next
+    step's frames in) it finishes the cycle after its walk issues its last event. ``after``:
+    this layer started the cycle after that one handed over, so its walk also stands still
+    in that layer's stalls still to come, its first chunk waits for that layer's last chunk
+    to leave the register, and its first slice for the post-processor to take a new layer
     (:data:`HANDOVER_GAP` after that layer's last transfer).
     """
     walk = max(1, int(nnz))
     slices = chunk_slices(c_out, lanes, out_lanes)
-    arrive = release = walk + ENGINE_LATENCY
+    stalls: list[tuple[int, int]] = []
+    leaves = None                # the cycle the register's chunk sends its last slice
     if after is not None:
-        last = after.last_transfer - after.cycles      # relative to this layer's start
-        arrive = max(arrive, last + 1)
-        release = max(arrive, last + HANDOVER_GAP)
-    free = release + slices[0]
-    for count in slices[1:]:
-        arrive = max(arrive + walk, free)
-        free = arrive + count
-    last_transfer = free - 1
-    finish = arrive if hand_over else last_transfer + POST_LATENCY
-    return LayerTiming(cycles=finish + 1, last_transfer=last_transfer)
+        shift = after.cycles     # that layer's cycle c is this one's c - shift
+        stalls = [(first - shift, last - shift) for first, last in after.stalls
+                  if last - shift >= 1]
+        leaves = after.last_transfer - shift
+
+    def moving(cycle: int) -> int:
+        """The first cycle from ``cycle`` on in which the pipeline is not stalled."""
+        for first, last in stalls:
+            if first <= cycle <= last:
+                cycle = last + 1
+        return cycle
+
+    issued = 0
+    for index, count in enumerate(slices):
+        for _ in range(walk):
+            issued = moving(issued + 1)
+        in_mac = moving(issued + 1) + 1          # the chunk's last event reaches the MAC
+        loads = in_mac if leaves is None else max(in_mac, leaves)
+        if loads > in_mac:
+            stalls.append((in_mac, loads - 1))
+        arrive = loads + 1                       # in the output register
+        release = arrive
+        if index == 0 and after is not None:
+            release = max(arrive, after.last_transfer - shift + HANDOVER_GAP)
+        leaves = release + count - 1
+    finish = issued + 1 if hand_over else leaves + POST_LATENCY
+    return LayerTiming(cycles=finish + 1, last_transfer=leaves,
+                       stalls=tuple(stalls) if hand_over else ())
 
 
 def step_layer_cycles(events, c_outs, lanes: int, out_lanes: int | None = None) -> np.ndarray:
