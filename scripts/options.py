@@ -16,7 +16,8 @@ from .cli import UsageError
 
 __all__ = ["add_model", "add_lanes", "check_lanes", "add_progress", "add_augment", "add_training",
            "add_parallel", "add_training_run", "add_distillation", "distillation_settings",
-           "check_training", "check_training_run", "check_shape", "head_leak_shifts",
+           "check_training", "check_training_run", "check_shape", "check_blocks",
+           "head_leak_shifts",
            "training_frontend",
            "train_config", "training_configs", "check_at_least_one",
            "check_json_path", "write_json", "make_out_folder", "require_torch", "DEFAULT_LANES",
@@ -215,6 +216,15 @@ def check_shape(stride: int, kernel: int | None, rate_penalty: float, frames: in
     return kernel
 
 
+def check_blocks(blocks: int) -> None:
+    """``UsageError`` unless ``blocks`` is in the model file schema's range."""
+    from qkspike.pymodel.modelfile import CONFIG_RANGES
+
+    lowest, highest = CONFIG_RANGES["blocks"]
+    if not lowest <= blocks <= highest:
+        raise UsageError(f"--blocks must be {lowest} to {highest}, not {blocks}")
+
+
 def check_training(args) -> int:
     """Check :func:`add_training`'s options before any long work (``UsageError`` names the
     first bad one); return the encoder kernel they ask for."""
@@ -222,10 +232,7 @@ def check_training(args) -> int:
     distillation_settings(args)
     from qkspike.pymodel.model_config import ModelConfig
     head_leak_shifts(args.head_leaks, ModelConfig.heads)
-    from qkspike.pymodel.modelfile import CONFIG_RANGES
-    lowest, highest = CONFIG_RANGES["blocks"]     # the model file's schema
-    if not lowest <= args.blocks <= highest:
-        raise UsageError(f"--blocks must be {lowest} to {highest}, not {args.blocks}")
+    check_blocks(args.blocks)
     frames = training_frontend(args.hop).frames
     return check_shape(args.stride, args.kernel, args.rate_penalty, frames)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .cli import UsageError
-from .options import (add_parallel, add_progress, add_training_run, check_at_least_one, check_shape,
-                      check_training_run, make_out_folder, require_torch, train_config,
-                      training_frontend)
+from .options import (add_parallel, add_progress, add_training_run, check_at_least_one,
+                      check_blocks, check_shape, check_training_run, make_out_folder,
+                      require_torch, train_config, training_frontend)
 
 
 def _list(kind, text: str, option: str) -> list:
@@ -74,17 +74,14 @@ def add_arguments(parser) -> None:
 def points_from_args(args) -> list:
     from qkspike.pymodel import modelfile
     from qkspike.pymodel.model_config import ModelConfig
-    from qkspike.pymodel.modelfile import CONFIG_RANGES
     from qkspike.sim.sweep import Point, grid
 
     points = []
     if args.stride is not None or args.rate_penalty is not None or args.blocks is not None:
         strides = _list(int, args.stride or "2", "--stride")
         depths = _list(int, args.blocks or str(ModelConfig.blocks), "--blocks")
-        lowest, highest = CONFIG_RANGES["blocks"]
         for depth in depths:
-            if not lowest <= depth <= highest:
-                raise UsageError(f"--blocks must be {lowest} to {highest}, not {depth}")
+            check_blocks(depth)
         penalties = _list(float, args.rate_penalty or "0", "--rate-penalty")
         if args.kernel_overlap < 0:
             raise UsageError(f"--kernel-overlap must be 0 or more, not {args.kernel_overlap}")

@@ -123,7 +123,10 @@ def layer_timing(nnz: int, c_out: int, lanes: int, out_lanes: int | None = None,
     for index, count in enumerate(slices):
         for _ in range(walk):
             issued = moving(issued + 1)
-        in_mac = moving(issued + 1) + 1          # the chunk's last event reaches the MAC
+        # ENGINE_LATENCY = 3 stages from the issue to the output register: the chunk's
+        # last event is in the read stage, then (at the end of a cycle without a stall) in
+        # the MAC stage, then (when the register is free) in the register.
+        in_mac = moving(issued + 1) + 1
         loads = in_mac if leaves is None else max(in_mac, leaves)
         if loads > in_mac:
             stalls.append((in_mac, loads - 1))
