@@ -305,12 +305,12 @@ def flat_rows(result: dict) -> list[dict]:
     """One row per (point, lanes): the figures the table and the plot show."""
     flat = []
     for row in result["rows"]:
+        point = Point(**row["point"])     # a record without blocks: the default, 2
         for key, hw in row["lanes"].items():
             p, e = parse_lane_key(key)
-            flat.append({"name": row["point"]["name"], "lanes": p, "engine_lanes": e,
+            flat.append({"name": point.name, "lanes": p, "engine_lanes": e,
                          "lane_key": lane_key(p, e),
-                         "steps": Point(**row["point"]).steps,
-                         "blocks": Point(**row["point"]).blocks,
+                         "steps": point.steps, "blocks": point.blocks,
                          "rate_penalty": row["point"]["rate_penalty"],
                          "accuracy": row["test"]["accuracy"],
                          "float_accuracy": row["test"]["float_accuracy"],

@@ -110,7 +110,7 @@ def layer_timing(nnz: int, c_out: int, lanes: int, out_lanes: int | None = None,
         shift = after.cycles     # that layer's cycle c is this one's c - shift
         stalls = [(first - shift, last - shift) for first, last in after.stalls
                   if last - shift >= 1]
-        leaves = after.last_transfer - shift
+        leaves = handed_last = after.last_transfer - shift
 
     def moving(cycle: int) -> int:
         """The first cycle from ``cycle`` on in which the pipeline is not stalled."""
@@ -133,7 +133,7 @@ def layer_timing(nnz: int, c_out: int, lanes: int, out_lanes: int | None = None,
         arrive = loads + 1                       # in the output register
         release = arrive
         if index == 0 and after is not None:
-            release = max(arrive, after.last_transfer - shift + HANDOVER_GAP)
+            release = max(arrive, handed_last + HANDOVER_GAP)
         leaves = release + count - 1
     finish = issued + 1 if hand_over else leaves + POST_LATENCY
     return LayerTiming(cycles=finish + 1, last_transfer=leaves,
