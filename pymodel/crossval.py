@@ -14,7 +14,9 @@ same fold, which never heard the held-out speaker either (``pymodel/distill.py``
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, fields, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -24,7 +26,8 @@ from .datasets import Dataset
 from .frontend import FrontendConfig
 from .model_config import ModelConfig, TrainConfig
 
-__all__ = ["cross_validate", "run_fold", "check_saved_settings", "summarise", "format_crossval"]
+__all__ = ["cross_validate", "run_fold", "check_saved_settings", "summarise", "format_crossval",
+           "compare_recipes", "format_comparison"]
 
 
 def _fold(dataset: Dataset, speaker: str, model_config: ModelConfig, frontend: FrontendConfig,
@@ -116,10 +119,9 @@ def cross_validate(dataset: Dataset, model_config: ModelConfig, frontend: Fronte
         folds = [done[index] for index in range(len(tasks))]
     summary = summarise(folds, list(model_config.classes))
     summary["train_config"] = asdict(config)
-    # The network's shape and front end: what --stride, --kernel, --hop and --blocks trained.
-    summary["model_config"] = {"stride": model_config.stride, "kernel": model_config.kernel,
-                               "frames": model_config.frames, "steps": model_config.steps,
-                               "blocks": model_config.blocks}
+    # The whole network the folds trained (--stride, --kernel, --blocks, --head-leaks among
+    # it: a summary says what it measured), and the front end (--hop).
+    summary["model_config"] = {**model_config.to_dict(), "steps": model_config.steps}
     summary["frontend"] = frontend.to_dict()
     if teacher_folder is not None:
         summary["teacher_folder"] = str(teacher_folder)
@@ -192,4 +194,156 @@ def format_crossval(summary: dict) -> str:
     for name in ("mean", "min"):
         lines.append(f"| **{name}** | | {_percent(summary['integer'][name])} | "
                      f"{_percent(summary['float'][name])} |")
+    return "\n".join(lines)
+
+
+# --- two recipes over seeds: the held-out rule as a command (``qkspike compare``) -----------
+
+#: Settings that do not change what a recipe trains: the seed is what a comparison varies,
+#: threads only how fast it runs.
+_NOT_RECIPE = ("seed", "threads")
+
+
+def _correct(fold: dict, name: str) -> Fraction:
+    """A fold's integer accuracy as the exact fraction of its clips."""
+    if fold.get("accuracy") is None or not fold.get("clips"):
+        raise ValueError(f"{name}: fold {fold.get('speaker')} has no evaluated clips")
+    return Fraction(round(fold["accuracy"] * fold["clips"]), fold["clips"])
+
+
+def _recipe_differences(first: dict, other: dict) -> list[str]:
+    """Settings (training, and network and front end where both summaries record them)
+    in which two summaries' recipes differ, the seed and threads aside."""
+    # Both through from_saved, so what an older summary left out reads as its value then.
+    first_train = TrainConfig.from_saved(first.get("train_config", {}))
+    other_train = asdict(TrainConfig.from_saved(other.get("train_config", {})))
+    changed = [name for name in first_train.differences(other_train)
+               if name not in _NOT_RECIPE]
+    for section in ("model_config", "frontend"):
+        ours, theirs = first.get(section), other.get(section)
+        if ours is None or theirs is None:
+            continue             # summaries from before the section was stored
+        # Only what both record: older summaries kept five fields of the network.
+        changed += [f"{section} {key}" for key in sorted(set(ours) & set(theirs))
+                    if ours[key] != theirs[key]]
+    return changed
+
+
+def _side(summaries: Sequence[tuple[str, dict]], role: str) -> dict:
+    """One recipe's runs: ``{seed: {speaker: Fraction}}``, checked to be one recipe at
+    distinct seeds over the same folds."""
+    if not summaries:
+        raise ValueError(f"no {role} cross-validation given")
+    first_name, first = summaries[0]
+    runs: dict[int, dict[str, Fraction]] = {}
+    for name, summary in summaries:
+        seed = summary.get("train_config", {}).get("seed")
+        if seed is None:
+            raise ValueError(f"{name}: the summary does not record its training seed")
+        if seed in runs:
+            raise ValueError(f"{name}: seed {seed} is in the {role} twice; each run counts "
+                             f"once")
+        changed = _recipe_differences(first, summary)
+        if changed:
+            raise ValueError(f"{name}: another recipe than {first_name} ({', '.join(changed)}); "
+                             f"a side is one recipe at several seeds")
+        runs[seed] = {fold["speaker"]: _correct(fold, name) for fold in summary["folds"]}
+    return runs
+
+
+def _mean(values) -> Fraction:
+    values = list(values)
+    return sum(values, Fraction(0)) / len(values)
+
+
+def compare_recipes(candidate: Sequence[tuple[str, dict]],
+                    reference: Sequence[tuple[str, dict]]) -> dict:
+    """The speaker-held-out rule of issue 12 between two recipes, each given as
+    ``(name, crossval summary)`` pairs, one per seed: the candidate passes when its mean
+    integer accuracy over every (fold, seed) is not lower than the reference's.
+
+    Every run must hold the same held-out speakers (a mean over other folds is another
+    measure); within a side, the runs must be one recipe at distinct seeds. Accuracies are
+    compared as exact fractions of each fold's clips, so "not lower" is decided without
+    rounding. Also returned, to judge the noise: each run's mean over its folds, and the paired
+    differences of the (fold, seed) pairs that both sides ran (their mean, standard deviation
+    and t statistic)."""
+    sides = {"candidate": _side(candidate, "candidate"),
+             "reference": _side(reference, "reference")}
+    speakers = None
+    for role, runs in sides.items():
+        for seed, folds in runs.items():
+            if speakers is None:
+                speakers = sorted(folds)
+            elif sorted(folds) != speakers:
+                raise ValueError(f"the {role} run with seed {seed} holds out "
+                                 f"{', '.join(sorted(folds))}, not {', '.join(speakers)}: "
+                                 f"compare the same folds")
+    result: dict = {"speakers": speakers}
+    means = {}
+    for role, runs in sides.items():
+        seeds = sorted(runs)
+        per_run = {seed: _mean(runs[seed].values()) for seed in seeds}
+        means[role] = _mean(per_run.values())
+        spread = (float(np.std([float(v) for v in per_run.values()], ddof=1))
+                  if len(seeds) > 1 else None)
+        result[role] = {
+            "runs": [name for name, _ in (candidate if role == "candidate" else reference)],
+            "seeds": seeds,
+            "per_fold": {speaker: [float(runs[seed][speaker]) for seed in seeds]
+                         for speaker in speakers},
+            "per_seed_mean": [float(per_run[seed]) for seed in seeds],
+            "mean": float(means[role]),
+            "seed_spread": spread,
+        }
+    pairs = [float(sides["candidate"][seed][speaker] - sides["reference"][seed][speaker])
+             for seed in sorted(set(sides["candidate"]) & set(sides["reference"]))
+             for speaker in speakers]
+    paired = {"pairs": len(pairs), "mean": float(np.mean(pairs)) if pairs else None,
+              "sd": None, "t": None}
+    if len(pairs) > 1:
+        paired["sd"] = float(np.std(pairs, ddof=1))
+        if paired["sd"] > 0:
+            paired["t"] = paired["mean"] / (paired["sd"] / math.sqrt(len(pairs)))
+    result["paired"] = paired
+    result["difference"] = float(means["candidate"] - means["reference"])
+    result["not_lower"] = bool(means["candidate"] >= means["reference"])
+    return result
+
+
+def format_comparison(comparison: dict) -> str:
+    """:func:`compare_recipes` as a Markdown table per fold and the verdict."""
+    cand, ref = comparison["candidate"], comparison["reference"]
+
+    def seeds(side: dict) -> str:
+        return " / ".join(str(seed) for seed in side["seeds"])
+
+    def values(numbers) -> str:
+        return " / ".join(f"{100 * value:.2f}" for value in numbers)
+
+    lines = [f"| held-out speaker | candidate %, seed {seeds(cand)} | mean | "
+             f"reference %, seed {seeds(ref)} | mean | difference |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for speaker in comparison["speakers"]:
+        ours, theirs = cand["per_fold"][speaker], ref["per_fold"][speaker]
+        lines.append(f"| {speaker} | {values(ours)} | {100 * np.mean(ours):.2f} | "
+                     f"{values(theirs)} | {100 * np.mean(theirs):.2f} | "
+                     f"{100 * (np.mean(ours) - np.mean(theirs)):+.2f} |")
+    lines.append(f"| **mean** | {values(cand['per_seed_mean'])} | **{100 * cand['mean']:.2f}** "
+                 f"| {values(ref['per_seed_mean'])} | **{100 * ref['mean']:.2f}** | "
+                 f"{100 * comparison['difference']:+.2f} |")
+    lines.append("")
+    paired = comparison["paired"]
+    if paired["pairs"]:
+        detail = (f"; sd {100 * paired['sd']:.2f}, t {paired['t']:.2f}"
+                  if paired["t"] is not None else "")
+        lines.append(f"Paired (fold, seed) differences: {paired['pairs']} pairs, mean "
+                     f"{100 * paired['mean']:+.2f} points{detail}.")
+    for role, side in (("candidate", cand), ("reference", ref)):
+        if side["seed_spread"] is not None:
+            lines.append(f"Seed spread of the {role}'s fold means: sd "
+                         f"{100 * side['seed_spread']:.2f} points.")
+    verdict = "not lower" if comparison["not_lower"] else "LOWER"
+    lines.append(f"Held-out rule: the candidate's mean {100 * cand['mean']:.2f} % is "
+                 f"**{verdict}** than the reference's {100 * ref['mean']:.2f} %.")
     return "\n".join(lines)

@@ -18,6 +18,8 @@ COMMANDS = {
                                              "rate, length, channels)"),
     "crossval": ("qkspike.scripts.crossval", "speaker-held-out cross-validation: one model per "
                                              "held-out speaker (a benchmark, hours)"),
+    "compare": ("qkspike.scripts.compare", "is a candidate recipe's speaker-held-out accuracy "
+                                           "over seeds not lower than the reference's?"),
     "sweep": ("qkspike.scripts.sweep", "design-space sweep of time steps, firing-rate penalty "
                                        "and lanes: accuracy, cycles, resources, Fmax (hours)"),
     "eval": ("qkspike.scripts.eval", "accuracy of a model file on a labelled data folder "

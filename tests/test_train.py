@@ -137,6 +137,13 @@ def test_crossval_trains_a_model_per_held_out_speaker_and_resumes(tmp_path, caps
     assert main(parallel) == 0
     again = json.loads((tmp_path / "cv2" / "crossval.json").read_text())
     assert [f["speaker"] for f in again["folds"]] == ["ann", "bob"]
+    # The summary records the whole network it trained, per-head leaks included.
+    assert summary["model_config"]["blocks"] == 2 and summary["model_config"]["steps"] == 25
+    assert summary["model_config"]["neurons"]["qk"]["head_leak_shifts"] == []
+    # Two runs of one recipe at one seed are not two seeds: compare refuses to count both.
+    assert main(["compare", "--candidate", f"{out},{tmp_path / 'cv2'}",
+                 "--reference", str(out)]) == 2
+    assert "seed 0 is in the candidate twice" in capsys.readouterr().err
     for speaker in ("ann", "bob"):
         one = modelfile.load(out / f"fold-{speaker}.npz")
         two = modelfile.load(tmp_path / "cv2" / f"fold-{speaker}.npz")
