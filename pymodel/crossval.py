@@ -247,7 +247,11 @@ def _side(summaries: Sequence[tuple[str, dict]], role: str) -> dict:
         if changed:
             raise ValueError(f"{name}: another recipe than {first_name} ({', '.join(changed)}); "
                              f"a side is one recipe at several seeds")
+        if not summary["folds"]:
+            raise ValueError(f"{name}: the summary holds no folds")
         runs[seed] = {fold["speaker"]: _correct(fold, name) for fold in summary["folds"]}
+        if len(runs[seed]) != len(summary["folds"]):
+            raise ValueError(f"{name}: a speaker's fold is in the summary twice")
     return runs
 
 

@@ -34,6 +34,10 @@ def read_summary(text: str) -> tuple[str, dict]:
         raise UsageError(f"{file}: not a crossval summary ({error})") from None
     if not isinstance(summary, dict) or not isinstance(summary.get("folds"), list):
         raise UsageError(f"{file}: not a crossval summary (no folds)")
+    if not all(isinstance(fold, dict) and "speaker" in fold for fold in summary["folds"]) or \
+            not isinstance(summary.get("train_config", {}), dict):
+        raise UsageError(f"{file}: not a crossval summary (folds without speakers, or "
+                         f"training settings that are not a mapping)")
     return str(path), summary
 
 
@@ -49,7 +53,7 @@ def run(args) -> int:
         sides[role] = [read_summary(path) for path in paths]
     try:
         comparison = compare_recipes(sides["candidate"], sides["reference"])
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise UsageError(f"cannot compare: {error}") from None
     print(format_comparison(comparison))
     if args.json:

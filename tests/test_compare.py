@@ -47,6 +47,9 @@ def test_the_means_are_exact_and_equal_is_not_lower():
      [("r0", summary(0, [400]))], "(model_config blocks)"),
     ([("c0", summary(0, [400], clips=0))], [("r0", summary(0, [400]))], "no evaluated clips"),
     ([], [("r0", summary(0, [400]))], "no candidate"),
+    ([("c0", summary(0, []))], [("r0", summary(0, [400]))], "c0: the summary holds no folds"),
+    ([("c0", {**summary(0, [400]), "folds": summary(0, [400])["folds"] * 2})],
+     [("r0", summary(0, [400]))], "c0: a speaker's fold is in the summary twice"),
 ])
 def test_what_is_not_one_recipe_over_the_same_folds_is_refused(candidate, reference, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -74,8 +77,12 @@ def test_the_command_reads_folders_and_files_and_writes_json(tmp_path, capsys):
         in capsys.readouterr().out
     assert json.loads(out.read_text())["candidate"]["seeds"] == [0, 1]
     (tmp_path / "junk.json").write_text("[1, 2]")
+    (tmp_path / "odd.json").write_text('{"folds": [1, 2]}')
+    (tmp_path / "cut.json").write_text('{"folds": [')
     for bad, message in ((tmp_path / "none", "no crossval.json"),
-                         (tmp_path / "junk.json", "not a crossval summary")):
+                         (tmp_path / "junk.json", "not a crossval summary"),
+                         (tmp_path / "odd.json", "folds without speakers"),
+                         (tmp_path / "cut.json", "not a crossval summary")):
         assert main(["compare", "--candidate", str(bad), "--reference",
                      str(tmp_path / "ref")]) == 2
         err = capsys.readouterr().err
