@@ -272,8 +272,8 @@ def compare_recipes(candidate: Sequence[tuple[str, dict]],
     rounding. Also returned, to judge the noise: each run's mean over its folds, and the paired
     differences of the (fold, seed) pairs that both sides ran (their mean, standard deviation
     and t statistic)."""
-    sides = {"candidate": _side(candidate, "candidate"),
-             "reference": _side(reference, "reference")}
+    given = {"candidate": candidate, "reference": reference}
+    sides = {role: _side(runs, role) for role, runs in given.items()}
     speakers = None
     for role, runs in sides.items():
         for seed, folds in runs.items():
@@ -292,7 +292,7 @@ def compare_recipes(candidate: Sequence[tuple[str, dict]],
         spread = (float(np.std([float(v) for v in per_run.values()], ddof=1))
                   if len(seeds) > 1 else None)
         result[role] = {
-            "runs": [name for name, _ in (candidate if role == "candidate" else reference)],
+            "runs": [name for name, _ in given[role]],
             "seeds": seeds,
             "per_fold": {speaker: [float(runs[seed][speaker]) for seed in seeds]
                          for speaker in speakers},

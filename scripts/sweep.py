@@ -26,6 +26,8 @@ def _list(kind, text: str, option: str) -> list:
 
 
 def add_arguments(parser) -> None:
+    from qkspike.pymodel.model_config import ModelConfig
+
     parser.add_argument("--data", type=Path, default=None,
                         help="FSDD folder (default: the FSDD, by the data rule)")
     parser.add_argument("--out", type=Path, required=True,
@@ -42,7 +44,7 @@ def add_arguments(parser) -> None:
                              "default: %(default)s, the shipped 3 at stride 2)")
     parser.add_argument("--blocks", default=None, metavar="N[,N]",
                         help="transformer blocks of the trained points, each four layer "
-                             "passes a time step (default: 2)")
+                             f"passes a time step (default: {ModelConfig.blocks})")
     parser.add_argument("--rate-penalty", default=None, metavar="W[,W]",
                         help="firing-rate penalty weights to train (default: 0 when --stride "
                              "is given)")

@@ -37,11 +37,15 @@ from qkspike.pymodel.golden.sparse_engine import ENGINE_LATENCY, chunk_slices, l
 from qkspike.pymodel.targets import DEFAULT_FEATURE_PORT_BYTES
 
 
-def _post_window(nnz: int, c_out: int, lanes: int, engine_lanes: int) -> tuple[int, int]:
-    """The cycles, from a pass's start, from its first slice's transfer to its last: the
-    post-processor's share of it, taken whole (a conservative simplification)."""
+def _pass_costs(nnz: int, c_out: int, lanes: int, engine_lanes: int) -> tuple:
+    """One pass alone, in cycles from its start: ``(walk, window, cycles)``. ``walk``: how
+    long it holds the walk (its start cycle and its issues, ``max(1, nnz)`` a chunk);
+    ``window``: from its first slice's transfer to its last, the post-processor's share of
+    it, taken whole (a conservative simplification); ``cycles``: until it finishes."""
     timing = layer_timing(nnz, c_out, engine_lanes, lanes)
-    return max(1, nnz) + ENGINE_LATENCY, timing.last_transfer
+    chunks = len(chunk_slices(c_out, engine_lanes, lanes))
+    walk = 1 + chunks * max(1, nnz)
+    return walk, (max(1, nnz) + ENGINE_LATENCY, timing.last_transfer), timing.cycles
 
 
 def _earliest(start: int, window: tuple[int, int], taken: list[tuple[int, int]]) -> int:
@@ -63,6 +67,8 @@ def interleaved_cycles(events, c_outs, *, lanes: int, engine_lanes: int, frame_c
     With ``post_queue``, a pass also waits until its whole span of slices finds the
     post-processor free of every other pass's span."""
     layers, steps = len(events), len(events[0])
+    costs = {(t, l): _pass_costs(int(events[l][t]), c_outs[l], lanes, engine_lanes)
+             for t in range(steps) for l in range(layers)}
     finished: dict[tuple[int, int], int] = {}
     taken: list[tuple[int, int]] = []
     walk_free = 0
@@ -79,18 +85,15 @@ def interleaved_cycles(events, c_outs, *, lanes: int, engine_lanes: int, frame_c
                         finished.get((t - 1, l), 0))
             start = max(ready, walk_free)
             if post_queue:
-                window = _post_window(int(events[l][t]), c_outs[l], lanes, engine_lanes)
-                start = _earliest(start, window, taken)
+                start = _earliest(start, costs[(t, l)][1], taken)
             if best is None or start < best[0]:
                 best = (start, t, l)
         start, t, l = best
-        nnz = int(events[l][t])
+        walk, window, cycles = costs[(t, l)]
         if post_queue:
-            window = _post_window(nnz, c_outs[l], lanes, engine_lanes)
             taken.append((start + window[0], start + window[1]))
-        chunks = len(chunk_slices(c_outs[l], engine_lanes, lanes))
-        walk_free = start + 1 + chunks * max(1, nnz)
-        finished[(t, l)] = start + layer_timing(nnz, c_outs[l], engine_lanes, lanes).cycles
+        walk_free = start + walk
+        finished[(t, l)] = start + cycles
         todo.remove((t, l))
     return max(finished.values())
 
