@@ -6,6 +6,11 @@
 used but looks damaged (a WAV whose data stops before its header says) comes back with a
 warning in :attr:`Recording.warnings`.
 
+Refused as well, in one line: a folder given as a file, a sample rate outside
+:data:`SAMPLE_RATE_RANGE` (a file that says 1 Hz or 8 MHz is damaged or not speech, and
+resampling it would cost minutes and gigabytes), and samples that are NaN or infinite (a
+damaged float file: they would turn every feature of the window into garbage).
+
 Samples are float64 in [-1, 1]: integer PCM is divided by 2^(bits-1) (8-bit WAV is
 unsigned, offset by 128), which is exactly what the earlier ``wave``-based reader did, so
 features of the same file are the same integers.
@@ -20,11 +25,16 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-__all__ = ["AudioError", "Recording", "SILENCE_PEAK", "read_audio", "read_wav", "write_wav",
-           "check_not_silent"]
+__all__ = ["AudioError", "Recording", "SILENCE_PEAK", "SAMPLE_RATE_RANGE", "read_audio",
+           "read_wav", "write_wav", "check_not_silent", "check_sample_rate", "check_finite"]
 
 #: A clip whose peak stays below this (full scale = 1.0; about 3 LSB of 16-bit audio) is silent.
 SILENCE_PEAK = 1e-4
+
+#: Sample rates (Hz) a recording may have. Below 4 kHz it holds nothing above 2 kHz, too
+#: little of a word for a front end that listens up to 4 kHz; 768 kHz is the highest rate
+#: audio interfaces record.
+SAMPLE_RATE_RANGE = (4_000, 768_000)
 
 
 class AudioError(ValueError):
@@ -66,9 +76,12 @@ def read_audio(path: str | Path) -> Recording:
     Raises
     ------
     AudioError
-        Missing, empty, corrupt or not audio, or no samples at all.
+        Missing, a folder, empty, corrupt or not audio, no samples at all, a sample rate
+        outside :data:`SAMPLE_RATE_RANGE`, or NaN or infinite samples.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: a folder, not an audio file")
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     try:
@@ -81,6 +94,8 @@ def read_audio(path: str | Path) -> Recording:
                          f"{reason}") from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: the file holds no audio samples")
+    check_sample_rate(int(rate), path)
+    check_finite(data, path)
     recording = Recording(data.mean(axis=1) if data.shape[1] > 1 else data[:, 0],
                           int(rate), int(data.shape[1]))
     if path.suffix.lower() == ".wav":
@@ -94,6 +109,22 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """Samples (mono float64) and sample rate of ``path``; see :func:`read_audio`."""
     recording = read_audio(path)
     return recording.samples, recording.rate
+
+
+def check_sample_rate(rate: int, path: str | Path = "clip") -> None:
+    """Raise :class:`AudioError` for a rate outside :data:`SAMPLE_RATE_RANGE`."""
+    lowest, highest = SAMPLE_RATE_RANGE
+    if not lowest <= rate <= highest:
+        raise AudioError(f"{path}: sample rate {rate} Hz is outside {lowest:,} to "
+                         f"{highest:,} Hz; not a speech recording this reads")
+
+
+def check_finite(samples: np.ndarray, path: str | Path = "clip") -> None:
+    """Raise :class:`AudioError` when any sample is NaN or infinite."""
+    bad = int(np.count_nonzero(~np.isfinite(samples)))
+    if bad:
+        raise AudioError(f"{path}: {bad} of {np.size(samples)} samples are NaN or infinite "
+                         f"(a damaged recording)")
 
 
 def check_not_silent(samples: np.ndarray, path: str | Path = "clip") -> None:

@@ -15,16 +15,16 @@ accelerator's sparse walk skips.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import Optional
 
 import numpy as np
 from scipy.signal import resample_poly
 
-from .audio import AudioError, check_not_silent
+from .audio import AudioError, check_finite, check_not_silent, check_sample_rate
 
-__all__ = ["FrontendConfig", "features", "resample_to", "place_in_window", "log_mel_db", "quantize_db",
+__all__ = ["FrontendConfig", "features", "resample_ratio", "resample_to", "place_in_window", "log_mel_db", "quantize_db",
            "mel_filterbank"]
 
 
@@ -84,13 +84,33 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float,
     return bank
 
 
+#: The largest up or down factor :func:`resample_to` uses: every common rate's exact ratio
+#: to 8 kHz is within it (44.1 kHz: up 80, down 441), and a rate with none (44,101 Hz:
+#: up 8,000, down 44,101) takes the nearest ratio within it instead (119 / 656, 3.6e-6
+#: off), because scipy's filter for the exact one would have about 20 x 44,101 taps
+#: (an 8 MHz header took 55 s and 7.6 GB to resample before rates were bounded too).
+MAX_RESAMPLE_FACTOR = 1000
+
+
+def resample_ratio(rate: int, target: int) -> Fraction:
+    """``target / rate`` as up / down factors: exact when both fit :data:`MAX_RESAMPLE_FACTOR`,
+    the nearest fraction whose larger factor does otherwise."""
+    ratio = Fraction(int(target), int(rate))
+    if max(ratio.numerator, ratio.denominator) <= MAX_RESAMPLE_FACTOR:
+        return ratio
+    # Bound the larger factor: the denominator going down, the numerator going up.
+    if ratio <= 1:
+        return ratio.limit_denominator(MAX_RESAMPLE_FACTOR)
+    return 1 / (1 / ratio).limit_denominator(MAX_RESAMPLE_FACTOR)
+
+
 def resample_to(samples: np.ndarray, rate: int, target: int, *, path: str = "clip") -> np.ndarray:
-    """Resample by the exact rational ratio ``target / rate`` (polyphase, scipy's default
-    Kaiser window): 16 kHz -> 8 kHz is up 1, down 2; 44.1 kHz -> 8 kHz is up 80, down 441."""
-    if rate <= 0:
-        raise AudioError(f"{path}: invalid sample rate {rate} Hz")
-    divisor = math.gcd(int(rate), int(target))
-    return resample_poly(samples, target // divisor, rate // divisor)
+    """Resample by :func:`resample_ratio` (polyphase, scipy's default Kaiser window): 16 kHz
+    -> 8 kHz is up 1, down 2; 44.1 kHz -> 8 kHz is up 80, down 441. ``AudioError`` for a
+    rate outside ``SAMPLE_RATE_RANGE``."""
+    check_sample_rate(int(rate), path)
+    ratio = resample_ratio(rate, target)
+    return resample_poly(samples, ratio.numerator, ratio.denominator)
 
 
 def place_in_window(samples: np.ndarray, rate: int, config: FrontendConfig, *,
@@ -105,6 +125,7 @@ def place_in_window(samples: np.ndarray, rate: int, config: FrontendConfig, *,
         raise AudioError(f"{path}: expected a mono clip, got shape {samples.shape}")
     if samples.size == 0:
         raise AudioError(f"{path}: the file holds no audio samples")
+    check_finite(samples, path)
     if rate != config.sample_rate:
         samples = resample_to(samples, rate, config.sample_rate, path=path)
     check_not_silent(samples, path)

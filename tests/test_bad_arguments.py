@@ -67,6 +67,7 @@ CASES = {
                  (["--out", "X/cv", "--blocks", "65"],
                   "--blocks must be 1 to 64, not 65|needs PyTorch")],
     "classify": [(["X/missing.wav"], "missing.wav: no such file"),
+                 (["X/a-folder"], "a-folder: a folder, not an audio file"),
                  (["X/a-file"], "not a readable audio file"),
                  (["X/a-file", "--lanes", "0"], "--lanes must be at least 1"),
                  (["X/a-file", "X/missing.wav"], "none of the 2 files could be used")],

@@ -73,10 +73,35 @@ def write_raw(path, data: bytes, *, channels=1, width=2, rate=8000):
     return path
 
 
+def write_float(path, samples, rate=8000):
+    import soundfile
+    soundfile.write(str(path), np.asarray(samples, dtype=np.float32), rate, subtype="FLOAT")
+    return path
+
+
+def with_sample(index, value):
+    samples = tone()
+    samples[index] = value
+    return samples
+
+
+def pcm(samples):
+    return np.round(samples * 32767).astype("<i2").tobytes()
+
+
 @pytest.mark.parametrize("maker, message", [
     (lambda p: p.write_bytes(b"RIFF\x00\x00garbage"), "not a readable audio file"),
     (lambda p: p.write_bytes(b""), "not a readable audio file"),
     (lambda p: write_raw(p, b""), "holds no audio samples"),
+    (lambda p: p.mkdir(), "a folder, not an audio file"),
+    # A damaged float file: one NaN or infinity would poison the whole window's features.
+    (lambda p: write_float(p, with_sample(100, np.nan)), "1 of 3200 samples are NaN or infinite"),
+    (lambda p: write_float(p, with_sample(7, -np.inf)), "1 of 3200 samples are NaN or infinite"),
+    # A header's rate far off speech: nonsense to classify, and minutes and gigabytes to
+    # resample (8 MHz took 55 s and 7.6 GB before it was refused).
+    (lambda p: write_raw(p, pcm(tone()), rate=1), "sample rate 1 Hz is outside 4,000 to 768,000"),
+    (lambda p: write_raw(p, pcm(tone()), rate=3999), "sample rate 3999 Hz is outside"),
+    (lambda p: write_raw(p, pcm(tone()), rate=7_999_999), "sample rate 7999999 Hz is outside"),
 ])
 def test_bad_wav_files_give_one_line_errors(tmp_path, maker, message):
     path = tmp_path / "bad.wav"
@@ -85,6 +110,39 @@ def test_bad_wav_files_give_one_line_errors(tmp_path, maker, message):
         samples, rate = read_wav(path)
         features(samples, rate, path=str(path))
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_arrays_with_nan_or_a_rate_off_speech_are_refused_by_the_front_end():
+    """The API takes arrays too: the same checks as for files."""
+    with pytest.raises(AudioError, match="1 of 3200 samples are NaN or infinite"):
+        features(with_sample(5, np.nan), 8000)
+    with pytest.raises(AudioError, match="sample rate 0 Hz is outside"):
+        features(tone(), 0)
+
+
+@pytest.mark.parametrize("rate", [4_000, 11_025, 44_101, 768_000])
+def test_every_rate_in_range_is_read_and_resampled_to_the_window(tmp_path, rate):
+    recording = read_audio(write_raw(tmp_path / "t.wav", pcm(tone(rate=rate)), rate=rate))
+    assert recording.rate == rate and features(recording.samples, rate).shape == (100, 40)
+
+
+def test_resampling_is_exact_for_common_rates_and_bounded_for_odd_ones():
+    """44.1 kHz keeps its exact 80 / 441; 44,101 Hz (exact: 8,000 / 44,101, a filter of
+    about 900,000 taps) takes the nearest ratio with factors of at most 1,000 (119 / 656,
+    3.6e-6 off), so its samples drift 0.012 of a sample over 0.4 s: under 0.5 % of the
+    peak for a 440 Hz tone."""
+    from scipy.signal import resample_poly
+
+    from qkspike.pymodel.frontend import MAX_RESAMPLE_FACTOR, resample_ratio, resample_to
+
+    common = tone(rate=44_100)
+    assert np.array_equal(resample_to(common, 44_100, 8000), resample_poly(common, 80, 441))
+    odd = tone(rate=44_101)
+    exact, bounded = resample_poly(odd, 8000, 44_101), resample_to(odd, 44_101, 8000)
+    assert abs(bounded.size - exact.size) <= 1
+    size = min(bounded.size, exact.size)
+    assert np.max(np.abs(bounded[:size] - exact[:size])) < 5e-3 * np.max(np.abs(exact))
+    assert max(resample_ratio(44_101, 8000).as_integer_ratio()) <= MAX_RESAMPLE_FACTOR
 
 
 def test_stereo_at_44k1_is_downmixed_and_resampled(tmp_path):
