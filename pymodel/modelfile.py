@@ -6,8 +6,10 @@ settings (levels ``D``, leak shift, reset, optional per-head leak shifts; a file
 the class names, optional float reference weights (for the float accuracy) and training
 metadata. Numpy only: the golden model and the RTL generator load it without PyTorch.
 
-:func:`load` checks the schema: a wrong format or version, a missing field, a wrong shape
-or an out-of-range value raises :class:`ModelFileError` naming the field.
+:func:`load` checks the schema: a wrong format or version, a missing field, a field the
+network has no place for (a header field, a shift or an array of a block the config does
+not have), a wrong shape or an out-of-range value raises :class:`ModelFileError` naming the
+field. The float reference is all of its arrays, of their shapes and finite, or none.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ CONFIG_RANGES = {
 _FRONTEND_INTS = {"sample_rate": (1000, 192_000), "window_samples": (1, 10_000_000),
                   "n_fft": (2, 1 << 16), "hop": (1, 1 << 16), "n_mels": (1, 256)}
 _FRONTEND_REALS = ("f_min", "f_max", "db_floor", "db_range")
+#: The fields of a model file's header; any other is refused (a misspelt field is not ignored).
+_HEADER_FIELDS = ("format", "version", "config", "frontend", "shifts", "metadata")
 
 
 class ModelFileError(ValueError):
@@ -215,10 +219,11 @@ def _check_config(path, raw) -> ModelConfig:
         _fail(path, "config.heads", f"{raw['heads']} heads do not divide "
                                     f"{raw['channels']} channels")
     classes = raw["classes"]
+    # Printable: every report prints a class name on one line.
     if not isinstance(classes, list) or len(classes) < 2 \
-            or not all(isinstance(c, str) and c for c in classes) \
+            or not all(isinstance(c, str) and c and c.isprintable() for c in classes) \
             or len(set(classes)) != len(classes):
-        _fail(path, "config.classes", "expected a list of at least 2 distinct names")
+        _fail(path, "config.classes", "expected a list of at least 2 distinct printable names")
     neurons = _mapping(path, raw["neurons"], "config.neurons")
     kinds = (*GROUPS, "head")
     _check_keys(path, neurons, kinds, "config.neurons.")
@@ -284,9 +289,49 @@ def _check_array(path, arrays, key: str, shape: tuple[int, ...], lo: int, hi: in
     return value
 
 
+def float_reference_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of the float reference's arrays (``float.<name>`` in the file): each
+    layer's ``w`` (C_in x C_out) and ``b``, each neuron group's ``theta``."""
+    shapes = {}
+    for name in layer_names(config):
+        c_in, c_out = layer_shape(config, name)
+        shapes[f"{name}.w"], shapes[f"{name}.b"] = (c_in, c_out), (c_out,)
+    for group in group_names(config):
+        shapes[f"{group}.theta"] = (group_size(config, group),)
+    return shapes
+
+
+def _check_float_reference(path, config: ModelConfig,
+                           arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The float reference (``float.*``): absent, or every array of it, of its shape, finite.
+    A part of it would leave the rest of the float network at random (a float accuracy of
+    chance, silently), a wrong shape would stop evaluation with a traceback."""
+    given = {key[len("float."):]: value for key, value in arrays.items()
+             if key.startswith("float.")}
+    if not given:
+        return {}
+    shapes = float_reference_shapes(config)
+    for name in sorted(set(given) - set(shapes)):
+        _fail(path, f"float.{name}", "unknown field: not part of this network's float reference")
+    for name, shape in shapes.items():
+        if name not in given:
+            _fail(path, f"float.{name}", "missing (the float reference is all or nothing)")
+        value = given[name]
+        if not np.issubdtype(value.dtype, np.floating):
+            _fail(path, f"float.{name}", f"dtype {value.dtype} is not a float type")
+        if value.shape != shape:
+            _fail(path, f"float.{name}", f"shape {value.shape}, expected {shape}")
+        if not np.all(np.isfinite(value)):
+            _fail(path, f"float.{name}", "holds NaN or infinite values")
+        if name.endswith(".theta") and not np.all(value > 0):
+            _fail(path, f"float.{name}", "a threshold is not positive (its log is trained)")
+    return given
+
+
 def _parse(path, header, arrays: dict[str, np.ndarray]) -> IntegerModel:
     """An :class:`IntegerModel` from a header and arrays, every field checked."""
     header = _mapping(path, header, "header")
+    _check_keys(path, header, _HEADER_FIELDS, "")
     if header.get("format") != FORMAT:
         _fail(path, "format", f"{header.get('format')!r}, expected {FORMAT!r}")
     if header.get("version") != VERSION:
@@ -299,6 +344,7 @@ def _parse(path, header, arrays: dict[str, np.ndarray]) -> IntegerModel:
     if config.frames % config.stride:
         _fail(path, "config.stride", f"{config.stride} does not divide {config.frames} frames")
     shifts = _mapping(path, _require(header, "shifts", path), "shifts")
+    _check_keys(path, shifts, residual_layers(config), "shifts.")
     metadata = _mapping(path, header.get("metadata", {}), "metadata")
     layers = {}
     for name in layer_names(config):
@@ -316,12 +362,17 @@ def _parse(path, header, arrays: dict[str, np.ndarray]) -> IntegerModel:
     for group in group_names(config):
         thresholds[group] = _check_array(path, arrays, f"theta.{group}",
                                          (group_size(config, group),), 1, theta_max)
-    float_params = {}
-    for key, value in arrays.items():
-        if key.startswith("float."):
-            if not np.issubdtype(value.dtype, np.floating):
-                _fail(path, key, f"dtype {value.dtype} is not a float type")
-            float_params[key[len("float."):]] = value
+    # An array this network has no place for (a layer of a block the config does not have,
+    # say) means the header and the arrays disagree: refuse it rather than ignore it.
+    expected = {f"{name}.{part}" for name in layers for part in ("weight", "bias")}
+    expected |= {f"theta.{group}" for group in thresholds}
+    unknown = sorted(key for key in arrays
+                     if key not in expected and key != "header" and not key.startswith("float."))
+    if unknown:
+        _fail(path, unknown[0], f"unknown field: not part of this network ({config.blocks} "
+                                f"block{'' if config.blocks == 1 else 's'}, "
+                                f"{config.channels} channels)")
+    float_params = _check_float_reference(path, config, arrays)
     return IntegerModel(config, frontend, layers, thresholds, metadata, float_params,
                         Path(path) if isinstance(path, (str, Path)) else None)
 

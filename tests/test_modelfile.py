@@ -94,6 +94,9 @@ def drop_path(keys):
      r"field 'theta.b0_qk': value 0 is out of range 1\.\."),
     (None, {"enc.bias": np.zeros(16, np.float32)}, (),
      r"field 'enc.bias': dtype float32 is not an integer type"),
+    # Arrays of a second block in a one-block file: the header and the arrays disagree.
+    (None, {"b1_qk.weight": np.zeros((16, 32), np.int8)}, (),
+     r"field 'b1_qk.weight': unknown field: not part of this network \(1 block, 16 channels\)"),
 ])
 def test_schema_errors_name_the_field(saved, tmp_path, header, arrays, drop, message):
     _, path = saved
@@ -101,6 +104,30 @@ def test_schema_errors_name_the_field(saved, tmp_path, header, arrays, drop, mes
     with pytest.raises(ModelFileError, match=message) as info:
         modelfile.load(edited)
     assert str(edited) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_float_reference_is_whole_or_absent(saved, tmp_path):
+    """A part of the float reference would leave the rest of the float network at random
+    (it evaluated at chance, silently); a wrong shape stopped evaluation with a traceback."""
+    _, path = saved
+    with np.load(path) as npz:
+        theta = npz["float.head.theta"]
+        weight = npz["float.enc.w"]
+    nan_weight = weight.copy()
+    nan_weight.flat[0] = np.nan
+    cases = [({}, ("float.enc.w",), r"'float.enc.w': missing \(the float reference is all or nothing\)"),
+             ({"float.enc.w": weight[:3]}, (),
+              rf"'float.enc.w': shape \(3, {weight.shape[1]}\), expected \({weight.shape[0]}, "),
+             ({"float.enc.w": nan_weight}, (), r"'float.enc.w': holds NaN or infinite values"),
+             ({"float.head.theta": -theta}, (), r"'float.head.theta': a threshold is not positive"),
+             ({"float.bogus": np.zeros(3, np.float32)}, (),
+              r"'float.bogus': unknown field: not part of this network's float reference")]
+    for arrays, drop, message in cases:
+        with pytest.raises(ModelFileError, match=message):
+            modelfile.load(rewrite(path, tmp_path, arrays=arrays, drop=drop))
+    with np.load(path) as npz:
+        everything = [key for key in npz.files if key.startswith("float.")]
+    assert modelfile.load(rewrite(path, tmp_path, drop=everything)).float_params == {}
 
 
 def test_not_a_model_file(tmp_path):
@@ -154,7 +181,14 @@ MALFORMED = {
                         r"field 'config.neurons.qk': expected an object, not int"),
     "config-is-a-list": (_set(["config"], [1, 2]), r"field 'config': expected an object"),
     "one-class": (_set(["config", "classes"], ["a"]),
-                  r"field 'config.classes': expected a list of at least 2 distinct names"),
+                  r"field 'config.classes': expected a list of at least 2 distinct printable "
+                  r"names"),
+    "class-name-with-a-newline": (_set(["config", "classes"], ["a", "b\nc", "d"]),
+                                  r"field 'config.classes': expected a list of at least 2 "
+                                  r"distinct printable names"),
+    "unknown-header-field": (_set(["colour"], "red"), r"field 'colour': unknown field"),
+    "shift-of-a-layer-it-has-not": (_set(["shifts", "b7_o"], 1),
+                                    r"field 'shifts.b7_o': unknown field"),
     "unknown-config-field": (_set(["config", "colour"], "red"),
                              r"field 'config.colour': unknown field"),
     "frontend-f-max-nan": (_set(["frontend", "f_max"], float("nan")),
