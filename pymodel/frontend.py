@@ -24,8 +24,8 @@ from scipy.signal import resample_poly
 
 from .audio import AudioError, check_finite, check_not_silent, check_sample_rate
 
-__all__ = ["FrontendConfig", "features", "resample_ratio", "resample_to", "place_in_window", "log_mel_db", "quantize_db",
-           "mel_filterbank"]
+__all__ = ["FrontendConfig", "features", "resample_ratio", "resample_to", "place_in_window",
+           "log_mel_db", "quantize_db", "mel_filterbank"]
 
 
 @dataclass(frozen=True)

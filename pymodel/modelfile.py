@@ -331,11 +331,11 @@ def _check_float_reference(path, config: ModelConfig,
 def _parse(path, header, arrays: dict[str, np.ndarray]) -> IntegerModel:
     """An :class:`IntegerModel` from a header and arrays, every field checked."""
     header = _mapping(path, header, "header")
-    _check_keys(path, header, _HEADER_FIELDS, "")
     if header.get("format") != FORMAT:
         _fail(path, "format", f"{header.get('format')!r}, expected {FORMAT!r}")
     if header.get("version") != VERSION:
         _fail(path, "version", f"{header.get('version')!r}: this QKSpike reads version {VERSION}")
+    _check_keys(path, header, _HEADER_FIELDS, "")
     config = _check_config(path, _require(header, "config", path))
     frontend = _check_frontend(path, _require(header, "frontend", path))
     if frontend.n_mels != config.n_mels or frontend.frames != config.frames:
