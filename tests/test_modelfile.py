@@ -107,15 +107,16 @@ def test_schema_errors_name_the_field(saved, tmp_path, header, arrays, drop, mes
 
 
 def test_the_float_reference_is_whole_or_absent(saved, tmp_path):
-    """A part of the float reference would leave the rest of the float network at random
-    (it evaluated at chance, silently); a wrong shape stopped evaluation with a traceback."""
+    """A float reference missing an array was evaluated with that array at its random
+    initial values, silently; a wrong shape stopped evaluation with a traceback."""
     _, path = saved
     with np.load(path) as npz:
         theta = npz["float.head.theta"]
         weight = npz["float.enc.w"]
     nan_weight = weight.copy()
     nan_weight.flat[0] = np.nan
-    cases = [({}, ("float.enc.w",), r"'float.enc.w': missing \(the float reference is all or nothing\)"),
+    cases = [({}, ("float.enc.w",),
+              r"'float.enc.w': missing \(the float reference is all or nothing\)"),
              ({"float.enc.w": weight[:3]}, (),
               rf"'float.enc.w': shape \(3, {weight.shape[1]}\), expected \({weight.shape[0]}, "),
              ({"float.enc.w": nan_weight}, (), r"'float.enc.w': holds NaN or infinite values"),
