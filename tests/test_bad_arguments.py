@@ -82,6 +82,8 @@ CASES = {
              (["--split", "nope"], "invalid choice: 'nope'")],
     "report": [(["--limit", "-2"], "--limit must be at least 1, not -2"),
                (["--raster-clip", "-1"], "--raster-clip must be at least 0, not -1"),
+               (["--raster-clip", "3", "--limit", "3", "--out", "X/r", "--no-progress"],
+                r"--raster-clip must be in 0..2 \(the clips evaluated\), not 3"),
                (["--out", "X/a-file", "--limit", "1"], "a-file: exists and is not a folder")],
     "simulate": [(["--lanes", "0"], "--lanes must be at least 1, not 0"),
                  (["--lanes", "8", "--engine-lanes", "12"],
