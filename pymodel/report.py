@@ -26,7 +26,8 @@ from . import targets
 
 __all__ = ["ENERGY_AC_PJ", "ENERGY_MAC_PJ", "layer_statistics", "energy", "memory_bits",
            "build_report",
-           "format_table", "plot_confusion", "plot_raster", "plot_density", "write_report"]
+           "format_table", "plot_confusion", "plot_raster", "plot_density", "check_raster_clip",
+           "write_report"]
 
 ENERGY_AC_PJ = 0.9
 ENERGY_MAC_PJ = 4.6
@@ -254,6 +255,13 @@ def plot_density(report: dict, path: Path) -> Path:
     return path
 
 
+def check_raster_clip(raster_clip: int, clips: int) -> None:
+    """``ValueError`` unless ``raster_clip`` numbers one of the ``clips`` evaluated clips."""
+    if not 0 <= raster_clip < clips:
+        raise ValueError(f"--raster-clip must be in 0..{clips - 1} (the clips evaluated), "
+                         f"not {raster_clip}")
+
+
 def write_report(model: IntegerModel, evaluation: dict, features: np.ndarray,
                  out_dir: Path, *, raster_clip: int = 0, noise: Optional[dict] = None) -> dict:
     """Write report.json, report.md, confusion.png, raster.png and density.png to ``out_dir``;
@@ -273,9 +281,7 @@ def write_report(model: IntegerModel, evaluation: dict, features: np.ndarray,
     plot_confusion(report["confusion"], report["classes"], out_dir / "confusion.png")
     plot_density(report, out_dir / "density.png")
     if len(features):
-        if not 0 <= raster_clip < len(features):
-            raise ValueError(f"--raster-clip must be in 0..{len(features) - 1}, not "
-                             f"{raster_clip}")
+        check_raster_clip(raster_clip, len(features))
         first = evaluation["predictions"][raster_clip]
         traced = network.run(model, features[raster_clip], trace=True)
         plot_raster(model, traced, features[raster_clip],

@@ -24,16 +24,17 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from qkspike.pymodel.evaluate import evaluate
-    from qkspike.pymodel.report import format_table, write_report
+    from qkspike.pymodel.report import check_raster_clip, format_table, write_report
 
     if args.raster_clip < 0:
         raise UsageError(f"--raster-clip must be at least 0, not {args.raster_clip}")
     make_out_folder(args.out)
     model, data = load_clips(args)
     # Before the evaluation and the noise benchmark (a minute for 300 clips), not after.
-    if args.raster_clip >= len(data.labels):
-        raise UsageError(f"--raster-clip must be in 0..{len(data.labels) - 1} (the clips "
-                         f"evaluated), not {args.raster_clip}")
+    try:
+        check_raster_clip(args.raster_clip, len(data.labels))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     evaluation = evaluate(model, data, progress=not args.no_progress)
     noise = None
     if not args.no_noise:

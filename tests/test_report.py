@@ -3,10 +3,21 @@
 import json
 
 import numpy as np
+import pytest
 
 from qkspike.pymodel.evaluate import ClipFeatures, evaluate
-from qkspike.pymodel.report import ENERGY_AC_PJ, ENERGY_MAC_PJ, format_table, write_report
+from qkspike.pymodel.report import (ENERGY_AC_PJ, ENERGY_MAC_PJ, check_raster_clip,
+                                    format_table, write_report)
 from tests.conftest import exported_random_model, random_features, small_config
+
+
+def test_the_raster_clip_must_be_one_of_the_evaluated_clips():
+    """One check, for the command (before the long work) and for write_report alike."""
+    check_raster_clip(0, 1)
+    check_raster_clip(2, 3)
+    for index, clips in ((3, 3), (-1, 3), (0, 0)):
+        with pytest.raises(ValueError, match=r"must be in 0\.\.-?\d+ \(the clips evaluated\)"):
+            check_raster_clip(index, clips)
 
 
 def test_report_files_and_figures(tmp_path):
